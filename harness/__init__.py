@@ -1,0 +1,3 @@
+"""harness: a benchmarking harness for GAN image generators."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,91 @@
+"""Frozen, typed job specs; their canonical JSON and the stable job id derived from it."""
+
+import dataclasses
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+# Everything that changes a job's outcome lives in these specs: the hash of their canonical JSON is the job's identity.
+METRICS = ("fid", "kid", "isc")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    source: str  # dataset registry name: cifar10, imagefolder, synthetic
+    label: str  # the name the suite gave this dataset (equals source unless the suite defines a variant)
+    resolution: int
+    classes: tuple[str, ...] = ()  # empty: every class
+    path: str = ""  # imagefolder only: the folder (relative paths are under the data root)
+    n_images: int | None = None  # None: the whole set (synthetic: its default size)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    arch: str
+    z_dim: int = 100
+    ngf: int = 64
+    ndf: int = 64
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    epochs: int
+    seed: int
+    batch_size: int = 128
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    every: int = 0  # also score every k epochs (0: only at the end)
+    n_samples: int = 10000  # generated images per score
+    metrics: tuple[str, ...] = METRICS
+    kid_subset_size: int = 1000
+    kid_subsets: int = 100
+    ref_size: int | None = None  # real images in the reference set (None: the whole training set)
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    model: ModelSpec
+    data: DataSpec
+    train: TrainSpec
+    eval: EvalSpec = field(default_factory=EvalSpec)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def job_id(self) -> str:
+        digest = hashlib.sha256(self.canonical_json().encode()).hexdigest()[:8]
+        d, t = self.data, self.train
+        return f"{self.model.arch}_{d.label}_{d.resolution}px_e{t.epochs}_s{t.seed}_{digest}"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "JobSpec":
+        def build(kind, values):
+            return kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+        return cls(
+            model=build(ModelSpec, d["model"]),
+            data=build(DataSpec, d["data"]),
+            train=build(TrainSpec, d["train"]),
+            eval=build(EvalSpec, d["eval"]),
+        )
+
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+def is_safe_name(name: str) -> bool:
+    """Names that end up in paths: no separators, no '..', no leading dot or dash."""
+    return bool(SAFE_NAME.match(name)) and ".." not in name

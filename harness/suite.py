@@ -1,0 +1,298 @@
+"""Suite YAML -> validated Suite -> the job matrix as frozen JobSpecs. Every error names its key path."""
+
+import dataclasses
+import fnmatch
+import itertools
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.data import DATASETS, check_classes
+from harness.errors import ConfigError
+from harness.models import ARCHS
+from harness.specs import METRICS, DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec, is_safe_name
+
+TOP_KEYS = ("name", "description", "matrix", "defaults", "datasets", "overrides", "include", "exclude")
+MATRIX_KEYS = ("arch", "dataset", "resolution", "epochs", "seed")
+MATRIX_DEFAULTS = {"resolution": [32], "seed": [0]}
+DATASET_KEYS = ("source", "classes", "path", "n_images")
+
+
+def _fields(cls: type, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.name not in skip}
+
+
+# Settings a suite may set in defaults, overrides and include entries, by the spec they feed.
+SETTING_GROUPS = {
+    "model": _fields(ModelSpec, skip=("arch",)),
+    "train": _fields(TrainSpec, skip=("epochs", "seed")),
+    "data": _fields(DataSpec, skip=("source", "label", "resolution")),
+}
+SETTINGS = {k: t for group in SETTING_GROUPS.values() for k, t in group.items()}
+EVAL_FIELDS = _fields(EvalSpec)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    jobs: tuple[JobSpec, ...]
+
+
+def _check_keys(mapping: Any, valid: typing.Iterable[str], where: str) -> dict:
+    if mapping is None:
+        return {}
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"{where or 'the suite'}: expected a mapping, got {type(mapping).__name__}")
+    valid = list(valid)
+    for key in mapping:
+        if key not in valid:
+            raise ConfigError(f"{where + '.' if where else ''}{key}: unknown key; valid: {', '.join(valid)}")
+    return mapping
+
+
+def _coerce(value: Any, kind: Any, where: str) -> Any:
+    """Check one YAML value against a spec field's annotation (int, float, str, bool, tuple[str, ...], X | None)."""
+    if isinstance(kind, types.UnionType):
+        if value is None:
+            return None
+        kind = next(k for k in typing.get_args(kind) if k is not type(None))
+    if typing.get_origin(kind) is tuple:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+            raise ConfigError(f"{where}: expected a list of names, got {value!r}")
+        return tuple(items)
+    if kind is float and isinstance(value, str):
+        try:
+            return float(value)  # YAML 1.1 reads '2e-4' as a string
+        except ValueError:
+            pass
+    ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not ok:
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _settings(mapping: Any, where: str) -> dict[str, Any]:
+    """A block of settings (defaults, an override, an include entry's extras), checked and typed."""
+    mapping = _check_keys(mapping, [*SETTINGS, "eval"], where)
+    out = {k: _coerce(v, SETTINGS[k], f"{where}.{k}") for k, v in mapping.items() if k != "eval"}
+    if "eval" in mapping:
+        ev = _check_keys(mapping["eval"], EVAL_FIELDS, f"{where}.eval")
+        out["eval"] = {k: _coerce(v, EVAL_FIELDS[k], f"{where}.eval.{k}") for k, v in ev.items()}
+    return out
+
+
+def _merge(*blocks: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"eval": {}}
+    for b in blocks:
+        out.update({k: v for k, v in b.items() if k != "eval"})
+        out["eval"] = {**out["eval"], **b.get("eval", {})}
+    return out
+
+
+def _as_list(value: Any, where: str) -> list:
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise ConfigError(f"{where}: empty list")
+    return values
+
+
+def _mapping(value: Any, where: str) -> dict:
+    """A mapping whose keys are names the user chooses (dataset variants, override targets)."""
+    return _check_keys(value, value.keys() if isinstance(value, dict) else (), where)
+
+
+def _datasets(mapping: Any) -> dict[str, dict[str, Any]]:
+    """Named dataset variants, e.g. `cifar10-cats-dogs: {source: cifar10, classes: [cat, dog]}`."""
+    out = {}
+    for label, d in _mapping(mapping, "datasets").items():
+        where = f"datasets.{label}"
+        d = _check_keys(d, DATASET_KEYS, where)
+        if "source" not in d:
+            raise ConfigError(f"{where}.source: missing; valid: {', '.join(DATASETS.names())}")
+        DATASETS.get(d["source"], f"{where}.source")
+        out[str(label)] = {"source": d["source"], **_settings({k: v for k, v in d.items() if k != "source"}, where)}
+        check_classes(d["source"], out[str(label)].get("classes", ()), f"{where}.classes")
+    return out
+
+
+def _matrix_value(key: str, value: Any, where: str) -> Any:
+    kind = str if key in ("arch", "dataset") else int
+    return _coerce(value, kind, where)
+
+
+class Expander:
+    def __init__(self, raw: dict[str, Any]):
+        self.datasets = _datasets(raw.get("datasets"))
+        self.defaults = _settings(raw.get("defaults"), "defaults")
+        overrides = _check_keys(raw.get("overrides"), ("arch", "dataset"), "overrides")
+        self.overrides = {
+            kind: {
+                str(name): _settings(block, f"overrides.{kind}.{name}")
+                for name, block in _mapping(overrides.get(kind), f"overrides.{kind}").items()
+            }
+            for kind in ("arch", "dataset")
+        }
+        for name in self.overrides["arch"]:
+            ARCHS.get(name, f"overrides.arch.{name}")
+        for name in self.overrides["dataset"]:
+            if name not in DATASETS and name not in self.datasets:
+                valid = ", ".join([*DATASETS.names(), *self.datasets])
+                raise ConfigError(f"overrides.dataset.{name}: unknown dataset {name!r}; valid: {valid}")
+
+    def job(self, combo: dict[str, Any], extra: dict[str, Any], where: str) -> JobSpec:
+        arch_name, label, res = combo["arch"], combo["dataset"], combo["resolution"]
+        ARCHS.get(arch_name, f"{where}.arch").check_resolution(arch_name, res, f"{where}.resolution")
+        base = self.datasets.get(label) or self._plain_dataset(label, f"{where}.dataset")
+        s = _merge(
+            self.defaults,
+            {k: v for k, v in base.items() if k != "source"},
+            self.overrides["arch"].get(arch_name, {}),
+            self.overrides["dataset"].get(label, {}),
+            extra,
+        )
+        pick = lambda group: {k: s[k] for k in SETTING_GROUPS[group] if k in s}  # noqa: E731
+        data = DataSpec(source=base["source"], label=label, resolution=res, **pick("data"))
+        check_classes(data.source, data.classes, f"{where}.dataset ({label})")
+        job = JobSpec(
+            model=ModelSpec(arch=arch_name, **pick("model")),
+            data=data,
+            train=TrainSpec(epochs=combo["epochs"], seed=combo["seed"], **pick("train")),
+            eval=EvalSpec(**s["eval"]),
+        )
+        validate(job, where)
+        return job
+
+    def _plain_dataset(self, label: str, where: str) -> dict[str, Any]:
+        if label not in DATASETS:
+            valid = ", ".join([*DATASETS.names(), *self.datasets])
+            raise ConfigError(f"{where}: unknown dataset {label!r}; valid: {valid}")
+        return {"source": label}
+
+
+def _positive(value: float, where: str, minimum: float = 1) -> None:
+    if value < minimum:
+        raise ConfigError(f"{where}: must be ≥ {minimum}, got {value}")
+
+
+def validate(job: JobSpec, where: str) -> None:
+    """Combinations that cannot run, caught before anything trains."""
+    t, e = job.train, job.eval
+    if not is_safe_name(job.data.label):
+        raise ConfigError(
+            f"{where}.dataset: {job.data.label!r} is not a usable name; use letters, digits, '.', '+', '-'"
+        )
+    for key in ("epochs", "batch_size"):
+        _positive(getattr(t, key), f"{where}.{key}")
+    _positive(t.seed, f"{where}.seed", 0)
+    for key in ("lr_g", "lr_d"):
+        if not getattr(t, key) > 0:
+            raise ConfigError(f"{where}.{key}: must be > 0, got {getattr(t, key)}")
+    for key in ("beta1", "beta2"):
+        if not 0 <= getattr(t, key) < 1:
+            raise ConfigError(f"{where}.{key}: must be in [0, 1), got {getattr(t, key)}")
+    for key in ("z_dim", "ngf", "ndf"):
+        _positive(getattr(job.model, key), f"{where}.{key}")
+    bad = [m for m in e.metrics if m not in METRICS]
+    if bad:
+        raise ConfigError(f"{where}.eval.metrics: unknown metric {bad[0]!r}; valid: {', '.join(METRICS)}")
+    _positive(e.every, f"{where}.eval.every", 0)
+    _positive(e.n_samples, f"{where}.eval.n_samples", 2)
+    _positive(e.batch_size, f"{where}.eval.batch_size")
+    if "kid" in e.metrics and e.kid_subset_size > e.n_samples:
+        raise ConfigError(
+            f"{where}.eval.kid_subset_size: {e.kid_subset_size} > eval.n_samples {e.n_samples}; KID draws subsets "
+            f"of that size from the samples: set kid_subset_size ≤ {e.n_samples}"
+        )
+
+
+def expand(raw: Any, name: str) -> Suite:
+    raw = _check_keys(raw, TOP_KEYS, "")
+    if "matrix" not in raw:
+        raise ConfigError(f"matrix: missing; a suite needs matrix: with {', '.join(MATRIX_KEYS)}")
+    matrix = _check_keys(raw["matrix"], MATRIX_KEYS, "matrix")
+    for key in ("arch", "dataset", "epochs"):
+        if key not in matrix:
+            raise ConfigError(f"matrix.{key}: missing")
+    axes = {
+        k: [_matrix_value(k, v, f"matrix.{k}") for v in _as_list(matrix.get(k, MATRIX_DEFAULTS.get(k)), f"matrix.{k}")]
+        for k in MATRIX_KEYS
+    }
+    expander = Expander(raw)
+    excludes = [_exclude(e, f"exclude[{i}]") for i, e in enumerate(_as_list(raw.get("exclude") or [{}], "exclude"))]
+    jobs = [
+        expander.job(combo, {}, "matrix")
+        for combo in (dict(zip(MATRIX_KEYS, values, strict=True)) for values in itertools.product(*axes.values()))
+        if not any(ex and all(combo[k] in v for k, v in ex.items()) for ex in excludes)
+    ]
+    for i, entry in enumerate(raw.get("include") or []):
+        jobs.append(_include(expander, entry, f"include[{i}]"))
+    unique = {j.job_id: j for j in jobs}  # an include that repeats a matrix job is one job
+    desc = raw.get("description", "")
+    return Suite(name=str(raw.get("name", name)), description=str(desc), jobs=tuple(unique.values()))
+
+
+def _exclude(entry: Any, where: str) -> dict[str, list]:
+    entry = _check_keys(entry, MATRIX_KEYS, where)
+    return {k: [_matrix_value(k, v, f"{where}.{k}") for v in _as_list(val, f"{where}.{k}")] for k, val in entry.items()}
+
+
+def _include(expander: Expander, entry: Any, where: str) -> JobSpec:
+    entry = _check_keys(entry, [*MATRIX_KEYS, *SETTINGS, "eval"], where)
+    for k in ("arch", "dataset", "epochs"):
+        if k not in entry:
+            raise ConfigError(f"{where}.{k}: missing; an include entry names one job")
+    combo = {k: _matrix_value(k, entry.get(k, MATRIX_DEFAULTS.get(k, [None])[0]), f"{where}.{k}") for k in MATRIX_KEYS}
+    extra = _settings({k: v for k, v in entry.items() if k not in MATRIX_KEYS}, where)
+    return expander.job(combo, extra, where)
+
+
+def _yaml_position(e: yaml.YAMLError, text: str) -> str:
+    mark = getattr(e, "problem_mark", None)
+    if mark is not None:
+        return f" at line {mark.line + 1}, column {mark.column + 1}"
+    if isinstance(e, yaml.reader.ReaderError):  # bad characters: it knows only the offset
+        return f" at line {text.count(chr(10), 0, e.position) + 1}"
+    return ""
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    problem = getattr(e, "problem", None) or getattr(e, "reason", None) or str(e)
+    return " ".join(str(problem).split())
+
+
+def load_suite(path: str | Path) -> Suite:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read suite {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; is this a suite YAML file?") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: malformed YAML{_yaml_position(e, text)}: {_yaml_problem(e)}") from None
+    try:
+        suite = expand(raw, path.stem)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    if not is_safe_name(suite.name):
+        raise ConfigError(f"{path}: name: {suite.name!r} cannot be a folder name; use letters, digits, '.', '_', '-'")
+    return suite
+
+
+def select(jobs: tuple[JobSpec, ...], only: str | None) -> list[JobSpec]:
+    """The jobs whose id matches the glob `only` (all when None)."""
+    chosen = [j for j in jobs if only is None or fnmatch.fnmatchcase(j.job_id, only)]
+    if not chosen:
+        raise ConfigError(f"--only {only!r} matches no job; `harness plan` lists the job ids")
+    return chosen
