@@ -1,0 +1,79 @@
+"""Dataset registry: every source yields uint8 images at the job's resolution, with integer labels."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from harness.errors import ConfigError, DataError
+from harness.registry import Registry
+from harness.specs import DataSpec
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    images: torch.Tensor  # uint8, N x 3 x H x W
+    labels: torch.Tensor  # int64, N; indices into class_names
+    class_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+class Source(Protocol):
+    # Known class names, so suites are checked before anything loads; None when only the files can tell.
+    class_names: tuple[str, ...] | None
+
+    def load(self, spec: DataSpec, root: Path, split: str) -> ImageSet: ...
+
+
+DATASETS: Registry[type[Source]] = Registry("dataset")
+
+
+def check_classes(source: str, classes: tuple[str, ...], where: str) -> None:
+    known = DATASETS.get(source, where).class_names
+    if known is None:
+        return
+    bad = [c for c in classes if c not in known]
+    if bad:
+        raise ConfigError(f"{where}: class {bad[0]!r} is not in {source}; valid: {', '.join(known)}")
+
+
+def select_classes(data: ImageSet, classes: tuple[str, ...], source: str) -> ImageSet:
+    """Keep the named classes, relabelled 0..k-1 in the order the suite lists them."""
+    if not classes:
+        return data
+    missing = [c for c in classes if c not in data.class_names]
+    if missing:
+        raise DataError(f"class {missing[0]!r} not found in {source}; it has: {', '.join(data.class_names)}")
+    keep = torch.zeros(len(data), dtype=torch.bool)
+    labels = torch.full_like(data.labels, -1)
+    for new, name in enumerate(classes):
+        hit = data.labels == data.class_names.index(name)
+        keep |= hit
+        labels[hit] = new
+    return ImageSet(data.images[keep], labels[keep], tuple(classes))
+
+
+def subsample(data: ImageSet, n: int | None, seed: int = 0) -> ImageSet:
+    """A fixed random subset (the same for every job), so a size limit never depends on file order."""
+    if n is None or n >= len(data):
+        return data
+    idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    return ImageSet(data.images[idx], data.labels[idx], data.class_names)
+
+
+def load_dataset(spec: DataSpec, root: Path, split: str = "train", limit: int | None = None) -> ImageSet:
+    """The job's images: its source, split, class subset and resolution; `limit` caps the count."""
+    data = DATASETS.get(spec.source)().load(spec, root, split)
+    data = select_classes(data, spec.classes, spec.source)
+    data = subsample(data, spec.n_images)
+    data = subsample(data, limit)
+    if len(data) == 0:
+        raise DataError(f"{spec.label}: no images in split {split!r}")
+    return data
+
+
+# Register the built-in sources.
+from harness.data import cifar10, imagefolder, synthetic  # noqa: E402, F401

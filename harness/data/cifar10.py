@@ -1,0 +1,42 @@
+"""CIFAR-10: an image-folder tree cifar10/{train,test}/<class>/ under the data root, or torchvision's files."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from harness.data import DATASETS, ImageSet
+from harness.data.folder import read_tree, stack, to_square
+from harness.errors import DataError
+from harness.specs import DataSpec
+
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+@DATASETS.register("cifar10")
+class Cifar10:
+    class_names = CLASSES
+
+    def load(self, spec: DataSpec, root: Path, split: str) -> ImageSet:
+        folder = root / "cifar10" / split
+        if folder.is_dir():
+            images, labels, names = read_tree(folder, spec.resolution)
+            return ImageSet(images, labels, names)
+        return self._load_torchvision(root, split, spec.resolution)
+
+    def _load_torchvision(self, root: Path, split: str, resolution: int) -> ImageSet:
+        import torch
+        from torchvision.datasets import CIFAR10
+
+        download = not os.environ.get("HARNESS_OFFLINE") and not (root / "cifar-10-batches-py").is_dir()
+        try:
+            ds = CIFAR10(str(root), train=split == "train", download=download)
+        except Exception as e:  # no network, a refused download, damaged files
+            raise DataError(
+                f"CIFAR-10 not found under {root}: put the image-folder tree at {root}/cifar10/{split}/<class>/*.png "
+                f"(or torchvision's cifar-10-batches-py there), or pass --data-root / set HARNESS_DATA "
+                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'download failed'})"
+            ) from None
+        arrays = ds.data if resolution == 32 else [to_square(Image.fromarray(a), resolution) for a in ds.data]
+        return ImageSet(stack(np.asarray(arrays)), torch.tensor(ds.targets, dtype=torch.int64), tuple(ds.classes))

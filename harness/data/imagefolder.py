@@ -1,0 +1,26 @@
+"""Any folder of images: sub-folders are classes; images are centre-cropped and resized to the job's resolution."""
+
+from pathlib import Path
+
+from harness.data import DATASETS, ImageSet
+from harness.data.folder import read_tree
+from harness.errors import ConfigError, DataError
+from harness.specs import DataSpec
+
+
+@DATASETS.register("imagefolder")
+class ImageFolder:
+    class_names = None  # only the files know
+
+    def load(self, spec: DataSpec, root: Path, split: str) -> ImageSet:
+        if not spec.path:
+            raise ConfigError(f"{spec.label}: the imagefolder dataset needs a 'path'")
+        folder = Path(spec.path).expanduser()
+        folder = folder if folder.is_absolute() else root / folder
+        # A folder with train/ and test/ inside is split like CIFAR; otherwise the whole folder is every split.
+        if (folder / split).is_dir():
+            folder = folder / split
+        if not folder.is_dir():
+            raise DataError(f"{spec.label}: image folder {folder} does not exist")
+        images, labels, names = read_tree(folder, spec.resolution)
+        return ImageSet(images, labels, names)
