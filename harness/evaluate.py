@@ -1,0 +1,143 @@
+"""The torch-fidelity adapter: the only module that knows its arguments and result keys."""
+
+import functools
+import hashlib
+import math
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from harness.errors import EvalError
+from harness.images import to_uint8
+from harness.paths import cache_dir, inception_weights
+from harness.specs import DataSpec, EvalSpec
+
+# torch-fidelity result key -> the harness's column name.
+KEYS = {
+    "frechet_inception_distance": "fid",
+    "kernel_inception_distance_mean": "kid",
+    "kernel_inception_distance_std": "kid_std",
+    "inception_score_mean": "is",
+    "inception_score_std": "is_std",
+}
+FIDELITY_SEED = 2020  # torch-fidelity's default: fixes KID's random subsets
+
+
+class Uint8Images(Dataset):
+    """What torch-fidelity consumes: uint8 tensors 3 x H x W, resized inside its extractor."""
+
+    def __init__(self, images: torch.Tensor):
+        assert images.dtype == torch.uint8 and images.ndim == 4
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.images[i]
+
+
+@torch.no_grad()
+def generate(G: torch.nn.Module, n: int, z_dim: int, batch_size: int, device: torch.device, seed: int) -> torch.Tensor:
+    """n samples from G (in eval mode) as uint8 on the CPU; the noise comes from its own seeded generator."""
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    was_training = G.training
+    G.eval()
+    out = []
+    for start in range(0, n, batch_size):
+        z = torch.randn(min(batch_size, n - start), z_dim, generator=gen).to(device)
+        out.append(to_uint8(G(z).float()).cpu())
+    G.train(was_training)
+    return torch.cat(out)
+
+
+@functools.cache
+def _weights_info(path: Path, size: int, mtime_ns: int) -> tuple[str, bool]:
+    """(short sha256, whether the classifier head needed by IS is usable) for a weights file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise EvalError(
+            f"Inception weights {path} are unreadable ({type(e).__name__}); rebuild or re-download them"
+        ) from None
+    head = state.get("fc.weight")
+    return digest.hexdigest()[:12], head is not None and bool(torch.isfinite(head).all())
+
+
+@functools.cache
+def _default_weights_ready() -> None:
+    """Fetch torch-fidelity's own weights now, so an offline machine fails before training rather than after."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    try:
+        FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    except OSError as e:
+        raise EvalError(
+            f"cannot download torch-fidelity's Inception weights ({e}); offline, build them (see README) "
+            "and set HARNESS_INCEPTION_WEIGHTS"
+        ) from None
+
+
+def extractor() -> tuple[str | None, str, bool]:
+    """(weights path for torch-fidelity or None, weights id, IS available)."""
+    path = inception_weights()
+    if path is None:
+        _default_weights_ready()
+        return None, "torch-fidelity-default", True
+    if not path.is_file():
+        raise EvalError(f"HARNESS_INCEPTION_WEIGHTS={path} does not exist; build or download the weights file")
+    st = path.stat()
+    weights_id, has_head = _weights_info(path.resolve(), st.st_size, st.st_mtime_ns)
+    return str(path), weights_id, has_head
+
+
+def reference_key(data: DataSpec, n_images: int, weights_id: str) -> str:
+    """Everything that changes the reference features: source, files, classes, split, resolution, count, extractor."""
+    parts = [data.source, data.path, ",".join(data.classes) or "all", "train", str(data.resolution), str(n_images)]
+    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+    return f"ref-{data.source}-{data.resolution}px-n{n_images}-{digest}-w{weights_id}"
+
+
+def score(fakes: torch.Tensor, reals: torch.Tensor, ref_key: str, spec: EvalSpec, cuda: bool) -> dict:
+    """FID / KID / IS of uint8 fakes against uint8 reals; reals' features are cached under ref_key."""
+    weights, _, has_head = extractor()
+    want = set(spec.metrics)
+    kwargs = dict(
+        input1=Uint8Images(fakes),
+        input2=Uint8Images(reals),
+        input2_cache_name=ref_key,
+        cache_root=str(cache_dir() / "fidelity"),
+        fid="fid" in want,
+        kid="kid" in want,
+        isc="isc" in want and has_head,
+        kid_subset_size=spec.kid_subset_size,
+        kid_subsets=spec.kid_subsets,
+        batch_size=spec.batch_size,
+        cuda=cuda,
+        save_cpu_ram=True,  # in-memory tensors: DataLoader workers would only add start-up time
+        verbose=False,
+        rng_seed=FIDELITY_SEED,
+    )
+    if weights:
+        kwargs["feature_extractor_weights_path"] = weights
+    return _calculate(kwargs)
+
+
+def _calculate(kwargs: dict) -> dict:
+    import torch_fidelity
+
+    try:
+        raw = torch_fidelity.calculate_metrics(**kwargs)
+    except OSError as e:  # the download of the default weights fails offline
+        raise EvalError(
+            f"cannot load the Inception weights ({e}); offline, build them (see README) "
+            "and set HARNESS_INCEPTION_WEIGHTS"
+        ) from None
+    out = {KEYS[k]: float(v) for k, v in raw.items() if k in KEYS}
+    # A NaN (e.g. IS from weights without a classifier head) is a missing value, never a number in a table.
+    return {k: v for k, v in out.items() if math.isfinite(v)}
