@@ -1,0 +1,1 @@
+"""Launchers: how jobs reach a device. Nothing in the library imports them."""
