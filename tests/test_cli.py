@@ -1,0 +1,138 @@
+"""The `harness` command as a user runs it: real processes for exit codes and output, tiny CPU suites."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.helpers import tiny_suite
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def harness(*args: str, cwd: Path = REPO, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_help_lists_the_commands():
+    done = harness("--help")
+    assert done.returncode == 0
+    for command in ("plan", "run", "report"):
+        assert command in done.stdout
+    run_help = harness("run", "--help").stdout
+    for option in ("--only", "--results", "--device", "--dry-run", "--data-root"):
+        assert option in run_help
+
+
+def test_plan_lists_the_full_cifar_matrix():
+    done = harness("plan", "suites/cifar_all.yaml")
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith("│ dcgan_")]
+    assert len(lines) == 12  # dcgan x {cifar10, cats+dogs} x {32, 64} x 3 seeds
+    assert "cifar_all: 12 jobs" in done.stdout and "cat+dog" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        (
+            "matrix: {arch: [dcgan], dataset: [synthetic], epochs: [1]}\ndefaults: {batch_sise: 8}\n",
+            "defaults.batch_sise",
+        ),
+        ("matrix: {arch: [dcgna], dataset: [synthetic], epochs: [1]}\n", "unknown arch 'dcgna'; valid: dcgan"),
+        ("matrix: {arch: [dcgan], dataset: [synthetic], epochs: [1]\n", "malformed YAML"),
+    ],
+)
+def test_bad_suite_is_one_line_and_exit_2(tmp_path, text, fragment):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    for command in ("plan", "run"):
+        done = harness(command, str(path))
+        assert done.returncode == 2
+        assert fragment in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_only_that_matches_nothing_is_a_usage_error():
+    done = harness("plan", "suites/cifar_all.yaml", "--only", "nothing*")
+    assert done.returncode == 2 and "matches no job" in done.stderr
+
+
+def test_missing_cifar_data_fails_the_job_with_a_clear_line(tmp_path):
+    done = harness("run", "suites/cifar_all.yaml", "--only", "dcgan_cifar10_32px*s0*", "--results", str(tmp_path),
+                   "--data-root", str(tmp_path / "nodata"))  # fmt: skip
+    assert done.returncode == 1
+    assert "CIFAR-10 not found under" in done.stderr and "Traceback" not in done.stderr
+    status = json.loads(next(tmp_path.rglob("status.json")).read_text())
+    assert status["state"] == "failed" and "CIFAR-10 not found" in status["error"]
+
+
+def test_run_then_rerun_skips_then_report(tmp_path):
+    suite = tiny_suite(tmp_path / "tiny.yaml", seeds=(0, 1))
+    results = tmp_path / "results"
+    first = harness("run", str(suite), "--results", str(results), "--device", "cpu")
+    assert first.returncode == 0, first.stderr
+    assert "tiny: 2 done, 0 skipped" in first.stdout
+    dry = harness("run", str(suite), "--results", str(results), "--dry-run")
+    assert dry.stdout.count("skip") == 2
+    second = harness("run", str(suite), "--results", str(results))
+    assert second.returncode == 0 and "0 done, 2 skipped" in second.stdout
+    report = harness("report", str(results / "tiny"))
+    assert report.returncode == 0, report.stderr
+    for name in ("summary.csv", "summary.md", "fid_vs_epoch.png", "losses.png"):
+        assert (results / "tiny" / name).exists()
+
+
+def test_report_of_an_empty_folder_is_one_line(tmp_path):
+    done = harness("report", str(tmp_path))
+    assert done.returncode == 1 and "no runs under" in done.stderr and "Traceback" not in done.stderr
+
+
+def _wait_for(predicate, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise TimeoutError
+
+
+def test_killed_mid_epoch_run_resumes_from_the_last_checkpoint(tmp_path):
+    # ~8 training steps per epoch, so a kill soon after epoch 1's checkpoint lands inside epoch 2.
+    suite = tiny_suite(tmp_path / "kill.yaml", name="kill", epochs=4, n_images=1024)
+    results = tmp_path / "results"
+    cmd = [sys.executable, "-m", "harness.cli", "run", str(suite), "--results", str(results), "--device", "cpu"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(lambda: any(results.rglob("checkpoint.pt")))
+        time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    run_dir = next(results.rglob("checkpoint.pt")).parent
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "running"  # killed, never finished
+    epochs_before = [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert epochs_before and epochs_before[-1] < 4
+
+    done = harness("run", str(suite), "--results", str(results), "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    assert f"resuming from the checkpoint of epoch {epochs_before[-1]}" in done.stderr
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4]  # the counter continued, no epoch twice
+    final = json.loads((run_dir / "final.json").read_text())
+    assert final["resumed_from_epoch"] == epochs_before[-1] and final["epochs"] == 4
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_device_without_a_gpu_is_a_usage_error(tmp_path):
+    suite = tiny_suite(tmp_path / "tiny.yaml")
+    done = harness("run", str(suite), "--results", str(tmp_path), "--device", "cuda")
+    assert done.returncode == 2 and "no CUDA device" in done.stderr

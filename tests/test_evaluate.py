@@ -1,0 +1,115 @@
+"""The torch-fidelity adapter against torch-fidelity itself, with real Inception weights (small sets: CPU is slow)."""
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch_fidelity
+from torchvision.utils import save_image
+
+from harness import evaluate
+from harness.data import load_dataset
+from harness.images import to_uint8
+from harness.models.dcgan import Generator
+from harness.specs import DataSpec, EvalSpec
+from tests.conftest import write_pngs
+
+N = 16
+SPEC = EvalSpec(n_samples=N, metrics=("fid", "kid", "isc"), kid_subset_size=8, kid_subsets=20)
+
+
+@pytest.fixture(scope="module")
+def sets():
+    """Two different small sets of structured images (train and test splits of the synthetic data)."""
+    data = DataSpec("synthetic", "synthetic", 32, n_images=N)
+    return load_dataset(data, Path("."), "train").images, load_dataset(data, Path("."), "test").images
+
+
+def fidelity(input1, input2, weights: Path) -> dict:
+    return torch_fidelity.calculate_metrics(
+        input1=str(input1), input2=str(input2), fid=True, kid=True, kid_subset_size=8, kid_subsets=20,
+        feature_extractor_weights_path=str(weights), cuda=False, verbose=False, cache=False, save_cpu_ram=True,
+    )  # fmt: skip
+
+
+def test_harness_scores_equal_torch_fidelity_on_the_same_png_files(sets, tmp_path, inception_weights):
+    a, b = sets
+    ours = evaluate.score(a, b, "ref-test-equal", SPEC, cuda=False)
+    theirs = fidelity(write_pngs(tmp_path / "a", a), write_pngs(tmp_path / "b", b), inception_weights)
+    assert ours["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-4)
+    assert ours["kid"] == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-4)
+    assert ours["fid"] > 1  # two different sets are far apart
+
+
+def test_fid_of_a_set_with_itself_is_zero_and_fid_is_symmetric(sets, inception_weights):
+    a = sets[0]
+    noise = torch.randint(0, 256, a.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    same = evaluate.score(a, a, "ref-test-a", SPEC, cuda=False)
+    far = evaluate.score(noise, a, "ref-test-a", SPEC, cuda=False)
+    back = evaluate.score(a, noise, "ref-test-noise", SPEC, cuda=False)
+    assert abs(same["fid"]) < 1e-2 and far["fid"] > 100
+    # KID is an unbiased estimate from random subsets: near 0 for one set with itself, not exactly 0.
+    assert abs(same["kid"]) < 0.1 * far["kid"]
+    assert back["fid"] == pytest.approx(far["fid"], rel=1e-4)
+
+
+def test_generator_scored_in_memory_equals_its_samples_saved_as_png(sets, tmp_path, inception_weights):
+    torch.manual_seed(0)
+    G = Generator(z_dim=16, ngf=8, resolution=32).eval()
+    fakes = evaluate.generate(G, N, 16, batch_size=10, device=torch.device("cpu"), seed=3)
+    with torch.no_grad():
+        z = torch.randn(N, 16, generator=torch.Generator().manual_seed(3))
+        images = (G(z) + 1) / 2
+    folder = tmp_path / "fakes"
+    folder.mkdir()
+    for i, img in enumerate(images):
+        save_image(img, folder / f"{i:05d}.png")
+    reals = sets[0]
+    ours = evaluate.score(fakes, reals, "ref-test-gen", SPEC, cuda=False)
+    theirs = fidelity(folder, write_pngs(tmp_path / "reals", reals), inception_weights)
+    assert ours["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-4)
+
+
+def test_inception_score_is_missing_not_nan_without_a_classifier_head(sets, inception_weights):
+    _, _, has_head = evaluate.extractor()
+    scores = evaluate.score(sets[0], sets[1], "ref-test-is", SPEC, cuda=False)
+    assert all(math.isfinite(v) for v in scores.values())
+    assert ("is" in scores) == has_head
+
+
+def test_reference_key_changes_with_everything_that_changes_the_features():
+    base = DataSpec("cifar10", "cifar10", 32)
+    keys = {
+        evaluate.reference_key(base, 100, "w1"),
+        evaluate.reference_key(base, 100, "w2"),
+        evaluate.reference_key(base, 200, "w1"),
+        evaluate.reference_key(DataSpec("cifar10", "cifar10", 64), 100, "w1"),
+        evaluate.reference_key(DataSpec("cifar10", "x", 32, classes=("cat", "dog")), 100, "w1"),
+        evaluate.reference_key(DataSpec("imagefolder", "x", 32, path="/a"), 100, "w1"),
+        evaluate.reference_key(DataSpec("imagefolder", "x", 32, path="/b"), 100, "w1"),
+    }
+    assert len(keys) == 7
+    # The label is only a name: the same images under another name share their cached features.
+    assert evaluate.reference_key(base, 100, "w1") == evaluate.reference_key(DataSpec("cifar10", "c10", 32), 100, "w1")
+
+
+def test_to_uint8_rounds_like_save_image():
+    x = torch.linspace(-1, 1, 1001).view(1, 1, 1, -1).expand(1, 3, 1, -1)
+    expected = ((x + 1) / 2).mul(255).add(0.5).clamp(0, 255).to(torch.uint8)
+    assert torch.equal(to_uint8(x), expected)
+    assert to_uint8(torch.tensor([-5.0, 5.0])).tolist() == [0, 255]
+
+
+def test_missing_weights_file_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("HARNESS_INCEPTION_WEIGHTS", str(tmp_path / "nope.pth"))
+    with pytest.raises(evaluate.EvalError, match="does not exist"):
+        evaluate.extractor()
+
+
+def test_corrupt_weights_file_is_a_clear_error(monkeypatch, tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    monkeypatch.setenv("HARNESS_INCEPTION_WEIGHTS", str(bad))
+    with pytest.raises(evaluate.EvalError, match="unreadable"):
+        evaluate.extractor()

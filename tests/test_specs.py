@@ -1,0 +1,105 @@
+"""JobSpec identity: the canonical JSON and the job id derived from it; names safe to use in paths."""
+
+import dataclasses
+import json
+
+import pytest
+
+from harness.specs import DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec, is_safe_name
+
+
+def make_spec() -> JobSpec:
+    return JobSpec(
+        model=ModelSpec(arch="dcgan", z_dim=100, ngf=32, ndf=32),
+        data=DataSpec(source="cifar10", label="cifar10-cats-dogs", resolution=32, classes=("cat", "dog"), n_images=500),
+        train=TrainSpec(epochs=5, seed=1, batch_size=64, lr_g=2e-4, lr_d=1e-4),
+        eval=EvalSpec(every=2, n_samples=2000, metrics=("fid", "kid"), kid_subset_size=500, ref_size=1000),
+    )
+
+
+# (sub-spec, field, a different value): every field of every sub-spec, so nothing that shapes a job escapes its id.
+CHANGES = [
+    ("model", "arch", "other"),
+    ("model", "z_dim", 128),
+    ("model", "ngf", 64),
+    ("model", "ndf", 16),
+    ("data", "source", "imagefolder"),
+    ("data", "label", "cifar10"),
+    ("data", "resolution", 64),
+    ("data", "classes", ("dog", "cat")),
+    ("data", "path", "somewhere"),
+    ("data", "n_images", None),
+    ("train", "epochs", 6),
+    ("train", "seed", 2),
+    ("train", "batch_size", 128),
+    ("train", "lr_g", 3e-4),
+    ("train", "lr_d", 2e-4),
+    ("train", "beta1", 0.0),
+    ("train", "beta2", 0.99),
+    ("eval", "every", 0),
+    ("eval", "n_samples", 10000),
+    ("eval", "metrics", ("fid", "kid", "isc")),
+    ("eval", "kid_subset_size", 1000),
+    ("eval", "kid_subsets", 10),
+    ("eval", "ref_size", None),
+    ("eval", "batch_size", 32),
+]
+
+
+def test_job_id_is_stable_across_independent_builds():
+    a, b = make_spec(), make_spec()
+    assert a is not b
+    assert a.job_id == b.job_id
+    assert a.canonical_json() == b.canonical_json()
+
+
+def test_job_id_names_the_job_and_is_a_safe_name():
+    job_id = make_spec().job_id
+    prefix, digest = job_id.rsplit("_", 1)
+    assert prefix == "dcgan_cifar10-cats-dogs_32px_e5_s1"
+    assert len(digest) == 8 and int(digest, 16) >= 0
+    assert is_safe_name(job_id)
+
+
+def test_changes_cover_every_field():
+    covered = {(sub, name) for sub, name, _ in CHANGES}
+    spec = make_spec()
+    every = {(f.name, g.name) for f in dataclasses.fields(spec) for g in dataclasses.fields(getattr(spec, f.name))}
+    assert covered == every
+
+
+@pytest.mark.parametrize(("sub", "name", "value"), CHANGES, ids=[f"{s}.{n}" for s, n, _ in CHANGES])
+def test_any_field_change_gives_a_new_id(sub, name, value):
+    spec = make_spec()
+    assert getattr(getattr(spec, sub), name) != value
+    changed = dataclasses.replace(spec, **{sub: dataclasses.replace(getattr(spec, sub), **{name: value})})
+    assert changed.job_id != spec.job_id
+    assert changed.canonical_json() != spec.canonical_json()
+
+
+def test_canonical_json_is_sorted_and_compact():
+    text = make_spec().canonical_json()
+    assert " " not in text.replace("cifar10-cats-dogs", "")
+    parsed = json.loads(text)
+    assert list(parsed) == sorted(parsed)
+    assert list(parsed["train"]) == sorted(parsed["train"])
+
+
+@pytest.mark.parametrize(
+    "spec", [make_spec(), JobSpec(ModelSpec("dcgan"), DataSpec("synthetic", "synthetic", 64), TrainSpec(1, 0))]
+)
+def test_canonical_json_round_trips(spec):
+    back = JobSpec.from_dict(json.loads(spec.canonical_json()))
+    assert back == spec
+    assert back.job_id == spec.job_id
+    assert isinstance(back.data.classes, tuple) and isinstance(back.eval.metrics, tuple)
+
+
+@pytest.mark.parametrize("name", ["../x", "/abs", ".hidden", "a/b", "", "..", "a..b", "-flag", "a b", "a\\b"])
+def test_is_safe_name_rejects(name):
+    assert not is_safe_name(name)
+
+
+@pytest.mark.parametrize("name", ["cifar10-cats-dogs", "smoke", "dcgan_cifar10_32px_e5_s0_0123abcd", "v1.2+x"])
+def test_is_safe_name_accepts(name):
+    assert is_safe_name(name)

@@ -1,0 +1,100 @@
+from pathlib import Path
+
+import pytest
+import torch
+from accelerate import Accelerator
+
+from harness.data import load_dataset
+from harness.store import RunDir
+from harness.trainer import EpochShuffle, train
+from tests.helpers import tiny_job
+
+
+@pytest.fixture(scope="module")
+def accelerator():
+    return Accelerator(cpu=True)
+
+
+def _train(job, run, accelerator, progress=None):
+    return train(job, run, accelerator, load_dataset(job.data, Path(".")), progress=progress)
+
+
+def test_a_cpu_epoch_writes_records_samples_and_a_checkpoint(tmp_path, accelerator):
+    job, run = tiny_job(epochs=2), RunDir(tmp_path / "job")
+    assert _train(job, run, accelerator) == 0
+    records = run.metrics()
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert [r["step"] for r in records] == [4, 8]  # 64 images / batch 16, drop_last
+    for r in records:
+        assert all(torch.isfinite(torch.tensor(r[k])) for k in ("d_loss", "g_loss", "d_real", "d_fake"))
+        assert r["images_per_s"] > 0 and r["seconds"] > 0
+    assert sorted(p.name for p in run.samples_dir.iterdir()) == ["epoch_0001.png", "epoch_0002.png"]
+    ckpt = torch.load(run.checkpoint_path, weights_only=True)
+    assert ckpt["epoch"] == 2 and ckpt["step"] == 8 and ckpt["job_id"] == job.job_id
+
+
+class StopAfter:
+    """Progress that interrupts training once `epoch` is checkpointed, like a kill between epochs."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def epoch_started(self, epoch, steps):
+        pass
+
+    def step(self):
+        pass
+
+    def epoch_ended(self, record):
+        if record["epoch"] == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_resume_continues_the_epoch_counter_and_matches_an_uninterrupted_run(tmp_path, accelerator):
+    job = tiny_job(epochs=3)
+    straight = RunDir(tmp_path / "straight")
+    _train(job, straight, accelerator)
+
+    resumed = RunDir(tmp_path / "resumed")
+    with pytest.raises(KeyboardInterrupt):
+        _train(job, resumed, accelerator, progress=StopAfter(1))
+    assert [r["epoch"] for r in resumed.metrics()] == [1]
+    assert _train(job, resumed, accelerator) == 1  # started from the epoch-1 checkpoint
+    assert [r["epoch"] for r in resumed.metrics()] == [1, 2, 3]
+    assert [r["step"] for r in resumed.metrics()] == [4, 8, 12]
+
+    # Same data order and restored RNG state: the resumed run ends where the straight one does.
+    a = torch.load(straight.checkpoint_path, weights_only=True)
+    b = torch.load(resumed.checkpoint_path, weights_only=True)
+    for name in ("G", "D"):
+        for key in a[name]:
+            assert torch.equal(a[name][key], b[name][key]), f"{name}.{key} differs after resume"
+    assert [r["d_loss"] for r in straight.metrics()] == [r["d_loss"] for r in resumed.metrics()]
+
+
+def test_records_of_epochs_past_the_checkpoint_are_replaced_on_resume(tmp_path, accelerator):
+    job, run = tiny_job(epochs=2), RunDir(tmp_path / "job")
+    with pytest.raises(KeyboardInterrupt):
+        _train(job, run, accelerator, progress=StopAfter(1))
+    run.append_metrics({"epoch": 2, "d_loss": 9.0, "g_loss": 9.0})  # written, then killed before its checkpoint
+    _train(job, run, accelerator)
+    assert [r["epoch"] for r in run.metrics()] == [1, 2]
+    assert run.metrics()[1]["d_loss"] != 9.0
+
+
+def test_checkpoint_of_another_job_is_not_loaded(tmp_path, accelerator):
+    run = RunDir(tmp_path / "job")
+    _train(tiny_job(epochs=1, seed=0), run, accelerator)
+    with pytest.warns(UserWarning, match="another job"):
+        assert _train(tiny_job(epochs=1, seed=1), run, accelerator) == 0
+
+
+def test_epoch_shuffle_is_a_function_of_seed_and_epoch():
+    def order(seed, epoch):
+        s = EpochShuffle(10, seed)
+        s.set_epoch(epoch)
+        return list(s)
+
+    assert order(0, 1) == order(0, 1)
+    assert sorted(order(0, 1)) == list(range(10))
+    assert order(0, 1) != order(0, 2) and order(0, 1) != order(1, 1)
