@@ -1,0 +1,83 @@
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from harness.aggregate import epochs_frame, jobs_frame
+from harness.errors import DataError
+from harness.report import by_config, write_report
+from harness.store import DONE, FAILED, job_dir
+from tests.helpers import tiny_job
+
+
+def _protocol(n_samples: int) -> dict:
+    reference = {"dataset": "synthetic", "classes": [], "split": "train", "resolution": 32, "n": 64}
+    return {"reference": reference, "n_samples": n_samples, "extractor": "inception-v3-compat:abc"}
+
+
+def fake_run(root, seed, fid, n_samples=64, state=DONE, suite="s"):
+    job = tiny_job(seed=seed, metrics=("fid", "kid"), n_samples=n_samples, kid_subset_size=8)
+    run = job_dir(root, suite, job.job_id)
+    run.write_spec(job)
+    for epoch in (1, 2):
+        run.append_metrics({"epoch": epoch, "d_loss": 1.0, "g_loss": 2.0, "seconds": 1.0, "images_per_s": 64.0,
+                            "fid": fid + 10 * (2 - epoch), "kid": 0.1})  # fmt: skip
+    if state == DONE:
+        run.write_final({"fid": fid, "kid": 0.1, "train_seconds": 2.0, "images_per_s": 64.0,
+                         "protocol": _protocol(n_samples)})  # fmt: skip
+        run.set_status(DONE)
+    else:
+        run.set_status(FAILED, error="boom: out of memory")
+    return job
+
+
+def test_jobs_frame_has_one_row_per_run_with_spec_and_scores(tmp_path):
+    fake_run(tmp_path, 0, 100.0)
+    fake_run(tmp_path, 1, 110.0, suite="other")
+    frame = jobs_frame(tmp_path)
+    assert len(frame) == 2 and set(frame.suite) == {"s", "other"}
+    assert frame.fid.tolist() == [110.0, 100.0] or frame.fid.tolist() == [100.0, 110.0]
+    assert (frame.reference == "train n=64").all() and (frame.n_samples == 64).all()
+    assert len(epochs_frame(tmp_path)) == 4
+
+
+def test_seeds_are_averaged_but_different_protocols_never_are(tmp_path):
+    fake_run(tmp_path, 0, 100.0)
+    fake_run(tmp_path, 1, 110.0)
+    fake_run(tmp_path, 2, 50.0, n_samples=128)
+    fake_run(tmp_path, 3, 0.0, state=FAILED)
+    grouped = by_config(jobs_frame(tmp_path)).set_index("n_samples")
+    assert grouped.loc[64, "seeds"] == 2 and grouped.loc[64, "fid"] == pytest.approx(105.0)
+    assert grouped.loc[64, "fid_std"] == pytest.approx(pd.Series([100.0, 110.0]).std())
+    assert grouped.loc[128, "seeds"] == 1 and grouped.loc[128, "fid"] == pytest.approx(50.0)
+
+
+def test_write_report_writes_tables_and_plots(tmp_path):
+    fake_run(tmp_path, 0, 100.0)
+    fake_run(tmp_path, 1, 110.0)
+    fake_run(tmp_path, 2, 0.0, state=FAILED)
+    written = {p.name for p in write_report(tmp_path / "s")}
+    assert written == {"summary.csv", "summary.md", "fid_vs_epoch.png", "losses.png"}
+    csv = pd.read_csv(tmp_path / "s" / "summary.csv")
+    assert len(csv) == 3 and sorted(csv.state) == ["done", "done", "failed"]
+    md = (tmp_path / "s" / "summary.md").read_text()
+    assert "105.00 ± 7.07" in md and "boom: out of memory" in md
+    for png in ("fid_vs_epoch.png", "losses.png"):
+        assert (tmp_path / "s" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_of_a_missing_or_empty_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="not a folder"):
+        write_report(tmp_path / "nope")
+    with pytest.raises(DataError, match="no runs"):
+        write_report(tmp_path)
+
+
+def test_report_handles_runs_without_scores(tmp_path):
+    job = dataclasses.replace(tiny_job(), eval=dataclasses.replace(tiny_job().eval, metrics=()))
+    run = job_dir(tmp_path, "s", job.job_id)
+    run.write_spec(job)
+    run.append_metrics({"epoch": 1, "d_loss": 1.0, "g_loss": 2.0, "seconds": 1.0, "images_per_s": 64.0})
+    run.set_status(DONE)
+    written = {p.name for p in write_report(tmp_path / "s")}
+    assert {"summary.csv", "summary.md", "losses.png"} <= written
