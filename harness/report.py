@@ -48,7 +48,8 @@ def markdown(jobs: pd.DataFrame) -> str:
             KID=[_pm(m, s, 4) for m, s in zip(grouped.kid, grouped.kid_std, strict=True)],
         )[[*GROUP, "seeds", "FID", "KID"]]
         lines += ["## Mean ± std over seeds", "", table.to_markdown(index=False), ""]
-    lines += ["## Jobs", "", jobs[SUMMARY_COLUMNS].to_markdown(index=False, floatfmt=".4g"), ""]
+    table = jobs[SUMMARY_COLUMNS].astype(object).where(jobs[SUMMARY_COLUMNS].notna(), None)
+    lines += ["## Jobs", "", table.to_markdown(index=False, floatfmt=".4g", missingval="–"), ""]
     failed = jobs[jobs.state == "failed"]
     if not failed.empty:
         lines += ["## Failures", ""] + [f"- `{r.job_id}`: {r.error}" for r in failed.itertuples()] + [""]
