@@ -1,16 +1,53 @@
 """Run directories -> tidy pandas frames: one row per job, and one row per (job, epoch) for curves."""
 
+import dataclasses
+import hashlib
+import json
 from pathlib import Path
 
 import pandas as pd
 
+from harness.models import ARCHS
+from harness.specs import JobSpec
 from harness.store import iter_runs
 
+# Spec fields shown elsewhere in a row (or that only say how the job is scored), left out of `variant`.
+SHOWN = {"arch", "label", "source", "classes", "resolution", "epochs", "seed"}
+
 JOB_COLUMNS = [
-    "suite", "job_id", "arch", "dataset", "classes", "resolution", "epochs", "seed", "state",
+    "suite", "job_id", "arch", "variant", "config", "dataset", "classes", "resolution", "epochs", "seed", "state",
     "fid", "kid", "kid_std", "is", "is_std", "train_seconds", "images_per_s",
     "n_samples", "reference", "extractor", "error",
 ]  # fmt: skip
+
+
+def departures(spec: JobSpec) -> dict[str, object]:
+    """The settings where this job departs from its arch's defaults (and the spec's own)."""
+    arch_defaults = dict(ARCHS.get(spec.model.arch).defaults) if spec.model.arch in ARCHS else {}
+    out = {}
+    for part in (spec.model, spec.train, spec.data):
+        for f in dataclasses.fields(part):
+            value = getattr(part, f.name)
+            if f.name not in SHOWN and value != arch_defaults.get(f.name, f.default):
+                out[f.name] = value
+    return out
+
+
+def variants(specs: list[JobSpec]) -> list[str]:
+    """Per job, e.g. 'augment=cutmix, lr_schedule=cosine': only the settings that differ between the jobs shown,
+    so a suite-wide choice (a batch size every job uses) does not crowd the tables."""
+    changed = [departures(s) for s in specs]
+    keys = {k for c in changed for k in c}
+    varying = sorted(k for k in keys if len({repr(c.get(k)) for c in changed}) > 1)
+    return [", ".join(f"{k}={c[k]}" for k in varying if k in c) or "default" for c in changed]
+
+
+def config_id(spec: JobSpec) -> str:
+    """The job's id without its seed: jobs that differ only by seed share it, and only they are averaged."""
+    d = spec.to_dict()
+    d["train"].pop("seed")
+    d.pop("eval")  # how a job is scored is compared through the protocol columns instead
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def _job_row(run) -> dict:
@@ -21,6 +58,7 @@ def _job_row(run) -> dict:
         "suite": run.path.parent.name,
         "job_id": spec.job_id,
         "arch": spec.model.arch,
+        "config": config_id(spec),
         "dataset": spec.data.label,
         "classes": "+".join(spec.data.classes) or "all",
         "resolution": spec.data.resolution,
@@ -36,7 +74,9 @@ def _job_row(run) -> dict:
 
 
 def jobs_frame(root: Path) -> pd.DataFrame:
-    rows = [_job_row(run) for run in iter_runs(root)]
+    runs = list(iter_runs(root))
+    specs = [run.spec() for run in runs]
+    rows = [{**_job_row(run), "variant": v} for run, v in zip(runs, variants(specs), strict=True)]
     frame = pd.DataFrame(rows, columns=JOB_COLUMNS)
     numeric = ["fid", "kid", "kid_std", "is", "is_std", "train_seconds", "images_per_s", "n_samples"]
     frame[numeric] = frame[numeric].apply(pd.to_numeric)

@@ -1,10 +1,11 @@
-"""Per-epoch training checkpoints: nets, optimisers, counters and RNG state, written atomically, read safely."""
+"""Per-epoch training checkpoints: nets, optimisers, schedules, EMA, counters and RNG state; atomic and safe to load."""
 
 import warnings
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from harness import atomic
 from harness.store import RunDir
@@ -12,12 +13,15 @@ from harness.store import RunDir
 
 @dataclass
 class TrainState:
-    """The objects a checkpoint restores, in the form the trainer holds them (possibly wrapped by Accelerate)."""
+    """What a checkpoint restores, as the trainer holds it (nets and optimisers possibly wrapped by Accelerate)."""
 
     G: nn.Module
     D: nn.Module
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
+    sched_g: torch.optim.lr_scheduler.LRScheduler
+    sched_d: torch.optim.lr_scheduler.LRScheduler
+    ema: AveragedModel | None = None
 
 
 def _rng_state() -> dict:
@@ -28,23 +32,26 @@ def _rng_state() -> dict:
     return state
 
 
-def save(run: RunDir, job_id: str, epoch: int, step: int, state: TrainState, unwrap) -> None:
+def save(run: RunDir, job_id: str, epoch: int, step: int, s: TrainState, unwrap) -> None:
     atomic.save_torch(
         run.checkpoint_path,
         {
             "job_id": job_id,
             "epoch": epoch,
             "step": step,
-            "G": unwrap(state.G).state_dict(),
-            "D": unwrap(state.D).state_dict(),
-            "opt_g": state.opt_g.state_dict(),
-            "opt_d": state.opt_d.state_dict(),
+            "G": unwrap(s.G).state_dict(),
+            "D": unwrap(s.D).state_dict(),
+            "opt_g": s.opt_g.state_dict(),
+            "opt_d": s.opt_d.state_dict(),
+            "sched_g": s.sched_g.state_dict(),
+            "sched_d": s.sched_d.state_dict(),
+            "ema": s.ema.state_dict() if s.ema is not None else None,
             "rng": _rng_state(),
         },
     )
 
 
-def load(run: RunDir, job_id: str, state: TrainState, unwrap) -> tuple[int, int]:
+def load(run: RunDir, job_id: str, s: TrainState, unwrap) -> tuple[int, int]:
     """Restore the last finished epoch; (0, 0) when there is no usable checkpoint."""
     if not run.checkpoint_path.exists():
         return 0, 0
@@ -56,18 +63,24 @@ def load(run: RunDir, job_id: str, state: TrainState, unwrap) -> tuple[int, int]
     if ckpt.get("job_id") != job_id:
         warnings.warn(f"{run.checkpoint_path} belongs to another job; training from scratch", stacklevel=2)
         return 0, 0
-    unwrap(state.G).load_state_dict(ckpt["G"])
-    unwrap(state.D).load_state_dict(ckpt["D"])
-    state.opt_g.load_state_dict(ckpt["opt_g"])
-    state.opt_d.load_state_dict(ckpt["opt_d"])
+    unwrap(s.G).load_state_dict(ckpt["G"])
+    unwrap(s.D).load_state_dict(ckpt["D"])
+    for name in ("opt_g", "opt_d", "sched_g", "sched_d"):
+        getattr(s, name).load_state_dict(ckpt[name])
+    if s.ema is not None and ckpt["ema"] is not None:
+        s.ema.load_state_dict(ckpt["ema"])
     torch.set_rng_state(ckpt["rng"]["torch"])
     if "cuda" in ckpt["rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
     return ckpt["epoch"], ckpt["step"]
 
 
-def load_generator(run: RunDir, G: nn.Module) -> int:
-    """Load only G's weights (for re-scoring and sampling); returns the checkpoint's epoch."""
+def load_generator(run: RunDir, G: nn.Module, use_ema: bool) -> int:
+    """Load G's weights (the EMA copy when asked and present) for re-scoring or sampling; returns the epoch."""
     ckpt = torch.load(run.checkpoint_path, map_location="cpu", weights_only=True)
-    G.load_state_dict(ckpt["G"])
+    if use_ema and ckpt.get("ema") is not None:
+        weights = {k.removeprefix("module."): v for k, v in ckpt["ema"].items() if k.startswith("module.")}
+        G.load_state_dict(weights)
+    else:
+        G.load_state_dict(ckpt["G"])
     return ckpt["epoch"]

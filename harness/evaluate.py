@@ -38,16 +38,26 @@ class Uint8Images(Dataset):
         return self.images[i]
 
 
+def balanced_labels(n: int, num_classes: int, gen: torch.Generator) -> torch.Tensor:
+    """n labels, each class n/K times (±1), in random order: conditional G are scored on class-balanced samples."""
+    return (torch.arange(n) % num_classes)[torch.randperm(n, generator=gen)]
+
+
 @torch.no_grad()
-def generate(G: torch.nn.Module, n: int, z_dim: int, batch_size: int, device: torch.device, seed: int) -> torch.Tensor:
-    """n samples from G (in eval mode) as uint8 on the CPU; the noise comes from its own seeded generator."""
+def generate(
+    G: torch.nn.Module, n: int, z_dim: int, batch_size: int, device: torch.device, seed: int, num_classes: int = 0
+) -> torch.Tensor:
+    """n samples from G (in eval mode) as uint8 on the CPU, noise and labels from their own seeded generator;
+    num_classes > 0 asks a conditional G for class-balanced samples."""
     gen = torch.Generator(device="cpu").manual_seed(seed)
+    labels = balanced_labels(n, num_classes, gen) if num_classes else None
     was_training = G.training
     G.eval()
     out = []
     for start in range(0, n, batch_size):
         z = torch.randn(min(batch_size, n - start), z_dim, generator=gen).to(device)
-        out.append(to_uint8(G(z).float()).cpu())
+        y = labels[start : start + len(z)].to(device) if labels is not None else None
+        out.append(to_uint8(G(z, y).float()).cpu())
     G.train(was_training)
     return torch.cat(out)
 

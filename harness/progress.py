@@ -7,7 +7,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 def describe(record: dict[str, Any]) -> str:
-    parts = [f"epoch {record['epoch']}", f"d_loss {record['d_loss']:.3f}", f"g_loss {record['g_loss']:.3f}"]
+    parts = [f"epoch {record['epoch']}"] + [f"{k} {record[k]:.3f}" for k in ("d_loss", "g_loss") if k in record]
     parts.append(f"{record['images_per_s']:.0f} img/s")
     parts += [f"{k} {record[k]:.4g}" for k in ("fid", "kid", "is") if k in record]
     return "  ".join(parts)

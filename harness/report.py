@@ -13,9 +13,21 @@ from harness import atomic  # noqa: E402
 from harness.aggregate import epochs_frame, jobs_frame  # noqa: E402
 from harness.errors import DataError  # noqa: E402
 
-SUMMARY_COLUMNS = ["arch", "dataset", "classes", "resolution", "epochs", "seed", "state",
+SUMMARY_COLUMNS = ["arch", "variant", "dataset", "classes", "resolution", "epochs", "seed", "state",
                    "fid", "kid", "is", "train_seconds", "images_per_s", "job_id"]  # fmt: skip
-GROUP = ["arch", "dataset", "classes", "resolution", "epochs", "n_samples", "reference", "extractor"]
+# `config` (the spec without its seed) and the protocol columns are part of the key: only seeds are averaged.
+GROUP = [
+    "arch",
+    "variant",
+    "dataset",
+    "classes",
+    "resolution",
+    "epochs",
+    "n_samples",
+    "reference",
+    "extractor",
+    "config",
+]
 
 
 def by_config(jobs: pd.DataFrame) -> pd.DataFrame:

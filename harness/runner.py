@@ -9,12 +9,13 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
-from harness import __version__, evaluate
-from harness.data import ImageSet, load_dataset, subsample
+from harness import __version__, checkpoint, evaluate, samples
+from harness.data import ImageSet, load_dataset, sharpen, subsample
 from harness.errors import ConfigError, HarnessError
+from harness.models import ARCHS
 from harness.specs import JobSpec
 from harness.store import DONE, FAILED, RUNNING, RunDir
-from harness.trainer import Progress, Scorer, train
+from harness.trainer import Progress, Scorer, build, train
 
 
 def protocol(job: JobSpec, n_reference: int, weights_id: str) -> dict[str, Any]:
@@ -34,6 +35,8 @@ def protocol(job: JobSpec, n_reference: int, weights_id: str) -> dict[str, Any]:
         "kid_subsets": e.kid_subsets,
         "samples": "uint8, rounded as torchvision save_image",
         "generator_mode": "eval",
+        "generator": "ema" if job.train.ema > 0 else "G",
+        "labels": "class-balanced" if ARCHS.get(job.model.arch).conditional else None,
     }
 
 
@@ -54,9 +57,12 @@ def make_scorer(job: JobSpec, data: ImageSet, accelerator: Accelerator) -> tuple
     key = evaluate.reference_key(job.data, len(reals), weights_id)
     cuda = accelerator.device.type == "cuda"
 
+    num_classes = len(data.class_names) if ARCHS.get(job.model.arch).conditional else 0
+
     def score(G: torch.nn.Module, epoch: int) -> dict[str, Any]:
         t0 = time.perf_counter()
-        fakes = evaluate.generate(G, job.eval.n_samples, job.model.z_dim, 256, accelerator.device, seed=job.train.seed)
+        n, z_dim, device = job.eval.n_samples, job.model.z_dim, accelerator.device
+        fakes = evaluate.generate(G, n, z_dim, 256, device, seed=job.train.seed, num_classes=num_classes)
         scores = evaluate.score(fakes, reals, key, job.eval, cuda)
         return {**scores, "eval_seconds": time.perf_counter() - t0}
 
@@ -97,6 +103,18 @@ def summarise(job: JobSpec, run: RunDir, proto: dict[str, Any] | None, device: s
     }
 
 
+def final_samples(job: JobSpec, run: RunDir, num_classes: int) -> None:
+    """At the end: a latent-interpolation strip, and for conditional archs a grid with one row per class."""
+    G = build(job, num_classes).G
+    checkpoint.load_generator(run, G, use_ema=job.train.ema > 0)
+    seed, z_dim = job.train.seed, job.model.z_dim
+    conditional = ARCHS.get(job.model.arch).conditional
+    strip = samples.interpolation(G, z_dim, num_classes if conditional else 0, seed, torch.device("cpu"))
+    samples.save_grid(run.samples_dir / "interpolation.png", strip, nrow=10)
+    if conditional:
+        samples.save_grid(run.samples_dir / "classes.png", samples.per_class(G, z_dim, num_classes, seed, "cpu"))
+
+
 def run_job(
     job: JobSpec, run: RunDir, accelerator: Accelerator, data_root: Path, progress: Progress | None = None
 ) -> str:
@@ -109,8 +127,9 @@ def run_job(
         data = load_dataset(job.data, data_root)
         check_sizes(job, data, len(subsample(data, job.eval.ref_size)))
         scorer, proto = make_scorer(job, data, accelerator) if job.eval.metrics else (None, None)
-        resumed_from = train(job, run, accelerator, data, scorer, progress)
+        resumed_from = train(job, run, accelerator, sharpen(data, job.data.sharpen), scorer, progress)
         if accelerator.is_main_process:
+            final_samples(job, run, len(data.class_names))
             run.write_final({**summarise(job, run, proto, str(accelerator.device)), "resumed_from_epoch": resumed_from})
             run.set_status(DONE, finished=time.time())
         return DONE

@@ -19,6 +19,8 @@ class DataSpec:
     classes: tuple[str, ...] = ()  # empty: every class
     path: str = ""  # imagefolder only: the folder (relative paths are under the data root)
     n_images: int | None = None  # None: the whole set (synthetic: its default size)
+    oversample: int | None = None  # images drawn per epoch (the set repeated); None: each image once
+    sharpen: float = 0.0  # unsharp-mask amount applied to the real images (0: off)
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class ModelSpec:
     z_dim: int = 100
     ngf: int = 64
     ndf: int = 64
+    spectral_norm: bool = False  # spectral normalisation on every D layer (archs built with it ignore this)
 
 
 @dataclass(frozen=True)
@@ -34,10 +37,18 @@ class TrainSpec:
     epochs: int
     seed: int
     batch_size: int = 128
+    optimizer: str = "adam"  # adam | rmsprop
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    lr_schedule: str = "none"  # none | cosine | exponential, over the job's epochs
+    n_critic: int = 1  # D steps per G step
+    label_smoothing: float = 0.0  # one-sided: D's target for real images is 1 - label_smoothing
+    ema: float = 0.0  # decay of an exponential moving average of G's weights (0: off); scored when on
+    augment: str = "none"  # none | diffaugment | cutmix | saturation
+    gp_weight: float = 10.0  # gradient-penalty weight (wasserstein-gp)
+    clip_value: float = 0.01  # critic weight clipping (wasserstein)
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,11 @@ from typing import Any
 
 import yaml
 
+from harness.augment import AUGMENTS
 from harness.data import DATASETS, check_classes
 from harness.errors import ConfigError
 from harness.models import ARCHS
+from harness.recipes import OPTIMIZERS, SCHEDULES
 from harness.specs import METRICS, DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec, is_safe_name
 
 TOP_KEYS = ("name", "description", "matrix", "defaults", "datasets", "overrides", "include", "exclude")
@@ -84,10 +86,17 @@ def _settings(mapping: Any, where: str) -> dict[str, Any]:
     """A block of settings (defaults, an override, an include entry's extras), checked and typed."""
     mapping = _check_keys(mapping, [*SETTINGS, "eval"], where)
     out = {k: _coerce(v, SETTINGS[k], f"{where}.{k}") for k, v in mapping.items() if k != "eval"}
+    for key, registry in _CHOICES.items():
+        if key in out:
+            registry.get(out[key], f"{where}.{key}")
     if "eval" in mapping:
         ev = _check_keys(mapping["eval"], EVAL_FIELDS, f"{where}.eval")
         out["eval"] = {k: _coerce(v, EVAL_FIELDS[k], f"{where}.eval.{k}") for k, v in ev.items()}
     return out
+
+
+# Settings whose values are registry names, checked where they are written.
+_CHOICES = {"optimizer": OPTIMIZERS, "lr_schedule": SCHEDULES, "augment": AUGMENTS}
 
 
 def _merge(*blocks: dict[str, Any]) -> dict[str, Any]:
@@ -150,9 +159,11 @@ class Expander:
 
     def job(self, combo: dict[str, Any], extra: dict[str, Any], where: str) -> JobSpec:
         arch_name, label, res = combo["arch"], combo["dataset"], combo["resolution"]
-        ARCHS.get(arch_name, f"{where}.arch").check_resolution(arch_name, res, f"{where}.resolution")
+        arch = ARCHS.get(arch_name, f"{where}.arch")
+        arch.check_resolution(arch_name, res, f"{where}.resolution")
         base = self.datasets.get(label) or self._plain_dataset(label, f"{where}.dataset")
         s = _merge(
+            _settings(dict(arch.defaults), f"{arch_name} (its built-in defaults)"),
             self.defaults,
             {k: v for k, v in base.items() if k != "source"},
             self.overrides["arch"].get(arch_name, {}),
@@ -201,6 +212,17 @@ def validate(job: JobSpec, where: str) -> None:
             raise ConfigError(f"{where}.{key}: must be in [0, 1), got {getattr(t, key)}")
     for key in ("z_dim", "ngf", "ndf"):
         _positive(getattr(job.model, key), f"{where}.{key}")
+    for key, registry in _CHOICES.items():
+        registry.get(getattr(t, key), f"{where}.{key}")
+    _positive(t.n_critic, f"{where}.n_critic")
+    for key in ("label_smoothing", "ema"):
+        if not 0 <= getattr(t, key) < 1:
+            raise ConfigError(f"{where}.{key}: must be in [0, 1), got {getattr(t, key)}")
+    for key in ("gp_weight", "clip_value"):
+        _positive(getattr(t, key), f"{where}.{key}", 0)
+    if job.data.oversample is not None:
+        _positive(job.data.oversample, f"{where}.oversample")
+    _positive(job.data.sharpen, f"{where}.sharpen", 0)
     bad = [m for m in e.metrics if m not in METRICS]
     if bad:
         raise ConfigError(f"{where}.eval.metrics: unknown metric {bad[0]!r}; valid: {', '.join(METRICS)}")

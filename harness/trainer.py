@@ -1,4 +1,4 @@
-"""The one training loop: build G, D and their optimisers, prepare them with Accelerate, train epoch by epoch."""
+"""The one training loop: build G, D, optimisers and schedules, prepare them with Accelerate, train epoch by epoch."""
 
 import time
 from collections import defaultdict
@@ -9,17 +9,16 @@ import torch
 from accelerate import Accelerator
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from harness import atomic, checkpoint
+from harness import checkpoint, recipes, samples
+from harness.augment import AUGMENTS
 from harness.checkpoint import TrainState
 from harness.data import ImageSet
-from harness.images import grid, png_bytes, to_uint8
 from harness.models import ARCHS
 from harness.objectives import OBJECTIVES
 from harness.specs import JobSpec
 from harness.store import RunDir
 
-N_FIXED = 64  # images in each epoch's sample grid (8 x 8)
-Scorer = Callable[[torch.nn.Module, int], dict[str, Any]]  # (G, epoch) -> scores
+Scorer = Callable[[torch.nn.Module, int], dict[str, Any]]  # (G to score, epoch) -> scores
 
 
 class Progress(Protocol):
@@ -40,31 +39,33 @@ class NoProgress:
 
 
 class Images(Dataset):
-    def __init__(self, images: torch.Tensor):
-        self.images = images
+    def __init__(self, data: ImageSet):
+        self.images, self.labels = data.images, data.labels
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return self.images[i]
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[i], self.labels[i]
 
 
 class EpochShuffle(Sampler[int]):
-    """A permutation that is a pure function of (seed, epoch), so a resumed job sees the same batches."""
+    """A permutation that is a pure function of (seed, epoch), so a resumed job sees the same batches.
+    With `length` > n (oversampling) the set is repeated, each repeat freshly shuffled."""
 
-    def __init__(self, n: int, seed: int):
-        self.n, self.seed, self.epoch = n, seed, 0
+    def __init__(self, n: int, seed: int, length: int | None = None):
+        self.n, self.seed, self.length, self.epoch = n, seed, length or n, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=gen).tolist())
+        repeats = -(-self.length // self.n)
+        return iter(torch.cat([torch.randperm(self.n, generator=gen) for _ in range(repeats)])[: self.length].tolist())
 
     def __len__(self) -> int:
-        return self.n
+        return self.length
 
 
 def scores_due(job: JobSpec, epoch: int) -> bool:
@@ -72,14 +73,18 @@ def scores_due(job: JobSpec, epoch: int) -> bool:
     return bool(job.eval.metrics) and (epoch == job.train.epochs or (every > 0 and epoch % every == 0))
 
 
-def build(job: JobSpec) -> TrainState:
+def build(job: JobSpec, num_classes: int) -> TrainState:
     arch, t = ARCHS.get(job.model.arch), job.train
-    G = arch.build_g(job.model, job.data.resolution)
-    D = arch.build_d(job.model, job.data.resolution)
-    betas = (t.beta1, t.beta2)
-    return TrainState(
-        G, D, torch.optim.Adam(G.parameters(), t.lr_g, betas), torch.optim.Adam(D.parameters(), t.lr_d, betas)
-    )
+    G = arch.build_g(job.model, job.data.resolution, num_classes)
+    D = arch.build_d(job.model, job.data.resolution, num_classes)
+    opt_g, opt_d = recipes.optimizer(t, G.parameters(), t.lr_g), recipes.optimizer(t, D.parameters(), t.lr_d)
+    sched_g, sched_d = recipes.scheduler(t, opt_g), recipes.scheduler(t, opt_d)
+    return TrainState(G, D, opt_g, opt_d, sched_g, sched_d, recipes.ema(G, t.ema))
+
+
+def generator_to_score(s: TrainState, accelerator: Accelerator) -> torch.nn.Module:
+    """The EMA generator when EMA is on (the standard in modern GAN benchmarks), else G itself."""
+    return s.ema.module if s.ema is not None else accelerator.unwrap_model(s.G)
 
 
 def train(
@@ -93,47 +98,53 @@ def train(
     """Train `job` to its last epoch, resuming from the run's checkpoint; returns the epoch it started from."""
     progress = progress or NoProgress()
     torch.manual_seed(job.train.seed)
-    objective = OBJECTIVES.get(ARCHS.get(job.model.arch).objective)()
-    loader = DataLoader(
-        Images(data.images),
-        batch_size=job.train.batch_size,
-        sampler=EpochShuffle(len(data), job.train.seed),
-        drop_last=True,
-    )
-    s = build(job)
+    t, z_dim, num_classes = job.train, job.model.z_dim, len(data.class_names)
+    augment = AUGMENTS.get(t.augment)
+    objective = OBJECTIVES.get(ARCHS.get(job.model.arch).objective)(t, augment.d_input)
+    sampler = EpochShuffle(len(data), t.seed, job.data.oversample)
+    loader = DataLoader(Images(data), batch_size=t.batch_size, sampler=sampler, drop_last=True)
+    s = build(job, num_classes)
     s.G, s.D, s.opt_g, s.opt_d, loader = accelerator.prepare(s.G, s.D, s.opt_g, s.opt_d, loader)
     start, step = checkpoint.load(run, job.job_id, s, accelerator.unwrap_model)
     run.keep_metrics_through(start)
-    device, z_dim = accelerator.device, job.model.z_dim
-    fixed_z = torch.randn(N_FIXED, z_dim, generator=torch.Generator().manual_seed(job.train.seed)).to(device)
+    device = accelerator.device
+    fixed_z, fixed_y = samples.fixed_inputs(z_dim, num_classes, t.seed, device)
 
-    for epoch in range(start + 1, job.train.epochs + 1):
+    for epoch in range(start + 1, t.epochs + 1):
         loader.set_epoch(epoch)
         progress.epoch_started(epoch, len(loader))
-        sums, n, t0 = defaultdict(float), 0, time.perf_counter()
-        for batch in loader:
-            real = batch.float() / 127.5 - 1  # uint8 -> [-1, 1], the range of G's tanh
-            fake = s.G(torch.randn(real.size(0), z_dim, device=device))
-            d_loss, d_stats = objective.d_loss(s.D, real, fake)
-            s.opt_d.zero_grad(set_to_none=True)
-            accelerator.backward(d_loss)
-            s.opt_d.step()
-            g_loss, g_stats = objective.g_loss(s.D, fake)
-            s.opt_g.zero_grad(set_to_none=True)
-            accelerator.backward(g_loss)
-            s.opt_g.step()
-            for k, v in {"d_loss": d_loss.item(), "g_loss": g_loss.item(), **d_stats, **g_stats}.items():
-                sums[k] += v
-            n, step = n + 1, step + 1
+        sums, counts, t0 = defaultdict(float), defaultdict(int), time.perf_counter()
+        for i, (images, labels) in enumerate(loader):
+            real = images.float() / 127.5 - 1  # uint8 -> [-1, 1], the range of G's tanh
+            if augment.real:
+                real = augment.real(real)
+            y_fake = torch.randint(num_classes, (real.size(0),), device=device)  # unconditional nets ignore labels
+            update_g = (i + 1) % t.n_critic == 0  # n_critic D steps per G step
+            with torch.set_grad_enabled(update_g):
+                fake = s.G(torch.randn(real.size(0), z_dim, device=device), y_fake)
+            stats = d_step(objective, s, accelerator, real, fake.detach(), labels, y_fake)
+            if update_g:
+                stats |= g_step(objective, s, accelerator, fake, y_fake, real)
+            for k, v in stats.items():
+                sums[k], counts[k] = sums[k] + v, counts[k] + 1
+            step += 1
             progress.step()
         seconds = time.perf_counter() - t0
-        record = {"epoch": epoch, "step": step, "seconds": seconds, "images_per_s": n * real.size(0) / seconds}
-        record.update({k: v / n for k, v in sums.items()})
-        G = accelerator.unwrap_model(s.G)
+        record = {
+            "epoch": epoch,
+            "step": step,
+            "seconds": seconds,
+            "images_per_s": len(loader) * t.batch_size / seconds,
+        }
+        record |= {k: v / counts[k] for k, v in sums.items()}
+        record |= {"lr_g": s.opt_g.param_groups[0]["lr"], "lr_d": s.opt_d.param_groups[0]["lr"]}  # this epoch's
+        s.sched_g.step()
+        s.sched_d.step()
+        G = generator_to_score(s, accelerator)
         if accelerator.is_main_process:
-            save_grid(G, fixed_z, run, epoch)
+            samples.save_grid(run.samples_dir / f"epoch_{epoch:04d}.png", samples.render(G, fixed_z, fixed_y))
         if scorer and scores_due(job, epoch):
-            record.update(scorer(G, epoch))
+            record |= scorer(G, epoch)
         if accelerator.is_main_process:
             run.append_metrics(record)
             checkpoint.save(run, job.job_id, epoch, step, s, accelerator.unwrap_model)
@@ -141,10 +152,20 @@ def train(
     return start
 
 
-@torch.no_grad()
-def save_grid(G: torch.nn.Module, z: torch.Tensor, run: RunDir, epoch: int) -> None:
-    was_training = G.training
-    G.eval()
-    images = to_uint8(G(z).float()).cpu()
-    G.train(was_training)
-    atomic.write_bytes(run.samples_dir / f"epoch_{epoch:04d}.png", png_bytes(grid(images)))
+def d_step(objective, s: TrainState, accelerator, real, fake, y_real, y_fake) -> dict[str, float]:
+    loss, stats = objective.d_loss(s.D, real, fake, y_real, y_fake)
+    s.opt_d.zero_grad(set_to_none=True)
+    accelerator.backward(loss)
+    s.opt_d.step()
+    objective.after_d_step(s.D)
+    return {"d_loss": loss.item(), **stats}
+
+
+def g_step(objective, s: TrainState, accelerator, fake, y_fake, real) -> dict[str, float]:
+    loss, stats = objective.g_loss(s.D, fake, y_fake, real)
+    s.opt_g.zero_grad(set_to_none=True)
+    accelerator.backward(loss)
+    s.opt_g.step()
+    if s.ema is not None:
+        s.ema.update_parameters(accelerator.unwrap_model(s.G))
+    return {"g_loss": loss.item(), **stats}

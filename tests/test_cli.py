@@ -35,8 +35,10 @@ def test_plan_lists_the_full_cifar_matrix():
     done = harness("plan", "suites/cifar_all.yaml")
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith("│ dcgan_")]
-    assert len(lines) == 12  # dcgan x {cifar10, cats+dogs} x {32, 64} x 3 seeds
-    assert "cifar_all: 12 jobs" in done.stdout and "cat+dog" in done.stdout
+    assert len(lines) == 96 // 8  # dcgan's share: {cifar10, cats+dogs} x {32, 64} x 3 seeds
+    assert "cifar_all: 96 jobs" in done.stdout and "cat+dog" in done.stdout
+    for arch in ("cgan", "wgan-gp", "sngan", "sagan", "siamese-concat"):
+        assert f"│ {arch}_cifar10" in done.stdout
 
 
 @pytest.mark.parametrize(
@@ -46,7 +48,10 @@ def test_plan_lists_the_full_cifar_matrix():
             "matrix: {arch: [dcgan], dataset: [synthetic], epochs: [1]}\ndefaults: {batch_sise: 8}\n",
             "defaults.batch_sise",
         ),
-        ("matrix: {arch: [dcgna], dataset: [synthetic], epochs: [1]}\n", "unknown arch 'dcgna'; valid: dcgan"),
+        (
+            "matrix: {arch: [dcgna], dataset: [synthetic], epochs: [1]}\n",
+            "unknown arch 'dcgna'; valid: cgan, dcgan, sagan",
+        ),
         ("matrix: {arch: [dcgan], dataset: [synthetic], epochs: [1]\n", "malformed YAML"),
     ],
 )

@@ -213,7 +213,7 @@ BAD_SUITES = {
         ["include[0].epochs", "-1"],
     ),
     "include-unknown-arch": (
-        suite(include=[{"arch": "wgan", "dataset": "synthetic", "epochs": 1}]),
+        suite(include=[{"arch": "stylegan9", "dataset": "synthetic", "epochs": 1}]),
         ["include[0].arch", "dcgan"],
     ),
     "include-unknown-key": (
@@ -304,3 +304,37 @@ def test_a_dataset_variant_overrides_defaults_and_is_overridden_by_overrides():
     jobs = by_label(expand(raw, "t").jobs)
     assert jobs["small"].data.n_images == 100 and jobs["synthetic"].data.n_images == 2048
     assert jobs["small"].train.batch_size == 4 and jobs["synthetic"].train.batch_size == 8
+
+
+def test_arch_defaults_apply_and_suite_settings_override_them():
+    raw = suite(matrix={"arch": ["wgan", "sagan", "dcgan"]}, overrides={"arch": {"sagan": {"lr_d": 1e-3}}})
+    jobs = {j.model.arch: j for j in expand(raw, "t").jobs}
+    wgan, sagan, dcgan = jobs["wgan"].train, jobs["sagan"].train, jobs["dcgan"].train
+    assert (wgan.optimizer, wgan.lr_g, wgan.n_critic) == ("rmsprop", 5e-5, 5)
+    assert (sagan.lr_g, sagan.lr_d, sagan.beta1, sagan.beta2) == (1e-4, 1e-3, 0.0, 0.9)
+    assert (dcgan.optimizer, dcgan.lr_g, dcgan.n_critic) == ("adam", 2e-4, 1)
+    everyone = expand(suite(matrix={"arch": ["wgan", "dcgan"]}, defaults={"lr_g": 1e-3}), "t").jobs
+    assert {j.train.lr_g for j in everyone} == {1e-3}
+
+
+@pytest.mark.parametrize(
+    "defaults,fragments",
+    [
+        ({"augment": "mixup"}, ["defaults.augment", "'mixup'", "diffaugment"]),
+        ({"optimizer": "sgd"}, ["defaults.optimizer", "'sgd'", "adam, rmsprop"]),
+        ({"lr_schedule": "step"}, ["defaults.lr_schedule", "'step'", "cosine"]),
+        ({"n_critic": 0}, ["matrix.n_critic", "≥ 1"]),
+        ({"ema": 1.0}, ["matrix.ema", "[0, 1)"]),
+        ({"label_smoothing": -0.1}, ["matrix.label_smoothing"]),
+        ({"oversample": 0}, ["matrix.oversample"]),
+        ({"sharpen": -1.0}, ["matrix.sharpen"]),
+        ({"spectral_norm": "yes"}, ["defaults.spectral_norm", "bool"]),
+    ],
+)
+def test_bad_recipe_settings_are_one_line_errors(defaults, fragments):
+    with pytest.raises(ConfigError) as err:
+        expand(suite(defaults=defaults), "t")
+    message = str(err.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message

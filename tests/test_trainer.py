@@ -98,3 +98,45 @@ def test_epoch_shuffle_is_a_function_of_seed_and_epoch():
     assert order(0, 1) == order(0, 1)
     assert sorted(order(0, 1)) == list(range(10))
     assert order(0, 1) != order(0, 2) and order(0, 1) != order(1, 1)
+
+
+def _with(job, part, **changes):
+    import dataclasses
+
+    return dataclasses.replace(job, **{part: dataclasses.replace(getattr(job, part), **changes)})
+
+
+def test_oversample_sets_the_images_per_epoch(tmp_path, accelerator):
+    job = _with(tiny_job(epochs=1), "data", oversample=160)
+    run = RunDir(tmp_path / "job")
+    _train(job, run, accelerator)
+    assert run.metrics()[0]["step"] == 10  # 160 images / batch 16 from a 64-image set
+
+
+def test_lr_schedule_is_stepped_per_epoch(tmp_path, accelerator):
+    job = _with(tiny_job(epochs=3), "train", lr_schedule="cosine")
+    run = RunDir(tmp_path / "job")
+    _train(job, run, accelerator)
+    lrs = [r["lr_g"] for r in run.metrics()]
+    assert lrs[0] == job.train.lr_g and lrs[0] > lrs[1] > lrs[2] > 0
+
+
+@pytest.mark.parametrize(
+    "arch,changes",
+    [
+        ("dcgan", {"n_critic": 2}),
+        ("dcgan", {"ema": 0.9, "augment": "diffaugment"}),
+        ("dcgan", {"augment": "cutmix", "label_smoothing": 0.1}),
+        ("wgan-gp", {}),
+        ("cgan", {}),
+        ("siamese", {}),
+    ],
+)
+def test_recipes_and_archs_train_through_the_one_loop(tmp_path, accelerator, arch, changes):
+    job = _with(_with(tiny_job(epochs=1), "train", **changes), "model", arch=arch)
+    run = RunDir(tmp_path / "job")
+    _train(job, run, accelerator)
+    record = run.metrics()[0]
+    assert all(torch.isfinite(torch.tensor(record[k])) for k in ("d_loss", "g_loss"))
+    ckpt = torch.load(run.checkpoint_path, weights_only=True)
+    assert (ckpt["ema"] is not None) == (job.train.ema > 0)

@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from harness.errors import DataError
 from harness.paths import cache_dir
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+Decoded = tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]
 
 
 def list_images(folder: Path) -> list[tuple[str, Path]]:
@@ -63,15 +65,25 @@ def read_tree(folder: Path, resolution: int) -> tuple[torch.Tensor, torch.Tensor
     files = list_images(folder)
     if not files:
         raise DataError(f"no images (.png/.jpg/.jpeg/.bmp/.webp) under {folder}")
-    cached = cache_dir() / "images" / f"{_cache_key(folder, files, resolution)}.pt"
-    if cached.exists():
+
+    def decode():
+        class_names = tuple(sorted({label for label, _ in files}))
+        images = stack([read_image(p, resolution) for _, p in files])
+        labels = torch.tensor([class_names.index(label) for label, _ in files], dtype=torch.int64)
+        return images, labels, class_names
+
+    return cached(_cache_key(folder, files, resolution), decode)
+
+
+def cached(key: str, decode: Callable[[], Decoded]) -> Decoded:
+    """Decoded images from the cache, or decode() once and store its result (atomically) under key."""
+    path = cache_dir() / "images" / f"{key}.pt"
+    if path.exists():
         try:
-            d = torch.load(cached, weights_only=True)
+            d = torch.load(path, weights_only=True)
             return d["images"], d["labels"], tuple(d["class_names"])
         except Exception:
-            cached.unlink(missing_ok=True)  # a damaged cache entry is rebuilt, never trusted
-    class_names = tuple(sorted({label for label, _ in files}))
-    images = stack([read_image(p, resolution) for _, p in files])
-    labels = torch.tensor([class_names.index(label) for label, _ in files], dtype=torch.int64)
-    atomic.save_torch(cached, {"images": images, "labels": labels, "class_names": list(class_names)})
+            path.unlink(missing_ok=True)  # a damaged cache entry is rebuilt, never trusted
+    images, labels, class_names = decode()
+    atomic.save_torch(path, {"images": images, "labels": labels, "class_names": list(class_names)})
     return images, labels, class_names

@@ -1,7 +1,8 @@
 """Architecture registry: each entry builds a generator G and a discriminator D and names its default objective."""
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from torch import nn
 
@@ -12,10 +13,19 @@ from harness.specs import ModelSpec
 
 @dataclass(frozen=True)
 class Arch:
-    build_g: Callable[[ModelSpec, int], nn.Module]  # (model spec, resolution) -> G: z [N, z_dim] -> images in [-1, 1]
-    build_d: Callable[[ModelSpec, int], nn.Module]  # (model spec, resolution) -> D: images -> logits [N]
-    objective: str
+    """How to build one GAN variant. Nets share one calling convention so the trainer never asks which arch it has:
+    G(z, y=None) -> images in [-1, 1]; D(x, y=None) -> logits [N] (a pair D, `pair=True`, is D(a, b) -> logits [N]).
+    `y` holds class labels for conditional archs and is None otherwise."""
+
+    build_g: Callable[[ModelSpec, int, int], nn.Module]  # (model spec, resolution, num_classes) -> G
+    build_d: Callable[[ModelSpec, int, int], nn.Module]  # (model spec, resolution, num_classes) -> D
+    objective: str  # a name in harness.objectives.OBJECTIVES
     resolutions: tuple[int, ...]
+    conditional: bool = False
+    pair: bool = False
+    # Suite settings from this arch's paper (learning rates, betas, n_critic, optimizer...): a suite's own
+    # defaults and overrides take precedence over them.
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
     def check_resolution(self, name: str, resolution: int, where: str) -> None:
         if resolution not in self.resolutions:
@@ -37,4 +47,4 @@ def init_normal(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-from harness.models import dcgan  # noqa: E402, F401  (registers itself)
+from harness.models import cgan, dcgan, sagan, siamese, sngan, wgan  # noqa: E402, F401  (each registers itself)
