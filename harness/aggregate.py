@@ -17,8 +17,9 @@ SHOWN = {"arch", "label", "source", "classes", "resolution", "epochs", "seed"}
 JOB_COLUMNS = [
     "suite", "job_id", "arch", "variant", "config", "dataset", "classes", "resolution", "epochs", "seed", "state",
     "fid", "kid", "kid_std", "is", "is_std", "train_seconds", "images_per_s",
-    "n_samples", "reference", "extractor", "error",
+    "protocol", "n_samples", "reference", "extractor", "error",
 ]  # fmt: skip
+SCORES = ["fid", "kid", "kid_std", "is", "is_std", "precision", "recall"]
 
 
 def departures(spec: JobSpec) -> dict[str, object]:
@@ -66,6 +67,7 @@ def _job_row(run) -> dict:
         "seed": spec.train.seed,
         "state": status.get("state"),
         **{k: final.get(k) for k in ("fid", "kid", "kid_std", "is", "is_std", "train_seconds", "images_per_s")},
+        "protocol": proto.get("name"),
         "n_samples": proto.get("n_samples"),
         "reference": f"{ref['split']} n={ref['n']}" if ref else None,
         "extractor": proto.get("extractor"),
@@ -90,4 +92,24 @@ def epochs_frame(root: Path) -> pd.DataFrame:
         for record in run.metrics():
             rows.append({"job_id": spec.job_id, "arch": spec.model.arch, "dataset": spec.data.label,
                          "resolution": spec.data.resolution, "seed": spec.train.seed, **record})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def scores_frame(root: Path) -> pd.DataFrame:
+    """Every score of every job, long format: the training-time scores (final.json) and each `harness score` record,
+    one row per (job, epoch, protocol). Numbers under different protocols never share a row."""
+    rows = []
+    for run in iter_runs(root):
+        spec, final = run.spec(), run.final()
+        records = [({**final, "epoch": final.get("scored_epoch")}, "train")] if final and final.get("protocol") else []
+        records += [(r, r.get("by", "harness score")) for r in run.scores()]
+        for record, source in records:
+            proto = record["protocol"]
+            ref = proto["reference"]
+            rows.append({"job_id": spec.job_id, "arch": spec.model.arch, "dataset": spec.data.label,
+                         "resolution": spec.data.resolution, "seed": spec.train.seed, "epoch": record.get("epoch"),
+                         "protocol": proto.get("name", "unnamed"), "n_samples": proto["n_samples"],
+                         "reference": f"{ref['split']} n={ref['n']}", "extractor": proto["extractor"],
+                         "generator": proto.get("generator"), "source": source,
+                         **{k: record.get(k) for k in SCORES}})  # fmt: skip
     return pd.DataFrame(rows)

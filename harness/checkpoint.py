@@ -8,6 +8,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from harness import atomic
+from harness.errors import HarnessError
 from harness.store import RunDir
 
 
@@ -75,9 +76,27 @@ def load(run: RunDir, job_id: str, s: TrainState, unwrap) -> tuple[int, int]:
     return ckpt["epoch"], ckpt["step"]
 
 
-def load_generator(run: RunDir, G: nn.Module, use_ema: bool) -> int:
-    """Load G's weights (the EMA copy when asked and present) for re-scoring or sampling; returns the epoch."""
-    ckpt = torch.load(run.checkpoint_path, map_location="cpu", weights_only=True)
+def save_snapshot(run: RunDir, epoch: int, s: TrainState, unwrap) -> None:
+    """G's weights (and EMA) at a scored epoch, so any scored epoch can be re-scored later under another protocol."""
+    atomic.save_torch(
+        snapshot_path(run, epoch),
+        {"epoch": epoch, "G": unwrap(s.G).state_dict(), "ema": s.ema.state_dict() if s.ema is not None else None},
+    )
+
+
+def snapshot_path(run: RunDir, epoch: int):
+    return run.snapshots_dir / f"epoch_{epoch:04d}.pt"
+
+
+def load_generator(run: RunDir, G: nn.Module, use_ema: bool, epoch: int | None = None) -> int:
+    """Load G's weights (the EMA copy when asked and present) from the latest checkpoint, or from the snapshot of
+    `epoch`; returns the epoch loaded."""
+    path = run.checkpoint_path if epoch is None else snapshot_path(run, epoch)
+    if not path.exists():
+        have = sorted(int(p.stem.split("_")[1]) for p in run.snapshots_dir.glob("epoch_*.pt"))
+        what = f"no snapshot of epoch {epoch}" if epoch is not None else "no checkpoint"
+        raise HarnessError(f"{run.path}: {what}; snapshots exist for epochs: {have or 'none'}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if use_ema and ckpt.get("ema") is not None:
         weights = {k.removeprefix("module."): v for k, v in ckpt["ema"].items() if k.startswith("module.")}
         G.load_state_dict(weights)

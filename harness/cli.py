@@ -1,5 +1,6 @@
 """The `harness` command: parse arguments, call one library function, print. No logic lives here."""
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -23,6 +24,10 @@ err = Console(stderr=True, soft_wrap=True)
 SuiteArg = Annotated[Path, typer.Argument(help="Suite YAML file, e.g. suites/smoke.yaml.")]
 OnlyOpt = Annotated[str | None, typer.Option("--only", help="Glob over job ids, e.g. 'dcgan*cats*32*'.")]
 ResultsOpt = Annotated[Path, typer.Option("--results", help="Results root; jobs go to RESULTS/<suite>/<job_id>/.")]
+ProtocolOpt = Annotated[str, typer.Option("--protocol", help="A named protocol (see `harness refs protocols`).")]
+DataRootOpt = Annotated[
+    Path | None, typer.Option("--data-root", help="Dataset folder [default: $HARNESS_DATA or ~/.cache/harness/data].")
+]
 
 
 def _jobs(suite_path: Path, only: str | None):
@@ -54,10 +59,7 @@ def run(
     only: OnlyOpt = None,
     results: ResultsOpt = Path("results"),
     device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu or cuda.")] = "auto",
-    data_root: Annotated[
-        Path | None,
-        typer.Option("--data-root", help="Dataset folder [default: $HARNESS_DATA or ~/.cache/harness/data]."),
-    ] = None,
+    data_root: DataRootOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would run, train nothing.")] = False,
 ) -> None:
     """Train and score every job of a suite that is not done yet (interrupted jobs resume)."""
@@ -95,9 +97,88 @@ def report(
         out.print(f"wrote {path}", highlight=False)
 
 
+@app.command()
+def score(
+    target: Annotated[Path, typer.Argument(help="A job's run folder, or a suite's results folder (every job in it).")],
+    protocol: ProtocolOpt = "fid10k-train",
+    checkpoint: Annotated[str, typer.Option(help="'latest', or a scored epoch (its snapshot).")] = "latest",
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    data_root: DataRootOpt = None,
+) -> None:
+    """Re-score stored generators under another protocol, without retraining; appends to each job's scores.jsonl."""
+    from harness.launch.local import rescore_all
+    from harness.paths import data_root as resolve_data_root
+
+    epoch = None if checkpoint == "latest" else _epoch(checkpoint)
+    for job_id, record in rescore_all(target, protocol, resolve_data_root(data_root), device, epoch):
+        scores = "  ".join(f"{k} {record[k]:.4g}" for k in ("fid", "kid", "is", "precision", "recall") if k in record)
+        line = f"{job_id} epoch {record['epoch']} [{record['protocol']['name']}]: {scores}"
+        out.print(line, markup=False, highlight=False)
+
+
+def _epoch(text: str) -> int:
+    if not text.isdigit():
+        raise typer.BadParameter(f"{text!r}: use 'latest' or an epoch number")
+    return int(text)
+
+
+refs_app = typer.Typer(help="Cached reference statistics: list, build, clear.", no_args_is_help=True)
+app.add_typer(refs_app, name="refs")
+
+
+@refs_app.command("list")
+def refs_list() -> None:
+    """The reference features cached so far, with their size."""
+    from harness.references import cached_references
+
+    table = Table(title="cached references", title_justify="left")
+    for col in ("key", "files", "MB", "written"):
+        table.add_column(col)
+    for ref in cached_references():
+        table.add_row(ref.key, str(ref.files), f"{ref.bytes / 1e6:.1f}", ref.written)
+    out.print(table)
+
+
+@refs_app.command("build")
+def refs_build(
+    suite_path: SuiteArg, protocol: Annotated[str | None, typer.Option(help="Override the suite's protocol.")] = None,
+    data_root: DataRootOpt = None, device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:  # fmt: skip
+    """Compute the reference features every job of a suite needs (no training)."""
+    from harness.paths import data_root as resolve_data_root
+    from harness.references import build_references
+    from harness.suite import load_suite
+
+    for key, state in build_references(load_suite(suite_path), protocol, resolve_data_root(data_root), device):
+        out.print(f"{state}: {key}", highlight=False)
+
+
+@refs_app.command("clear")
+def refs_clear(pattern: Annotated[str, typer.Argument(help="Glob over keys.")] = "*") -> None:
+    """Delete cached reference features whose key matches PATTERN."""
+    from harness.references import clear_references
+
+    out.print(f"removed {clear_references(pattern)} files", highlight=False)
+
+
+@refs_app.command("protocols")
+def refs_protocols() -> None:
+    """The named scoring protocols a suite's `eval: {protocol: ...}` or `harness score --protocol` can use."""
+    from harness.protocols import DEFAULT, FIELDS, PRESETS
+
+    table = Table(title=f"protocols (default: {DEFAULT})", title_justify="left")
+    for col in ("name", *FIELDS):
+        table.add_column(col)
+    for name in PRESETS:
+        table.add_row(name, *(str(PRESETS.get(name)[k]) for k in FIELDS))
+    out.print(table)
+
+
 def main() -> None:
     """Entry point: user errors become one line and an exit code, never a traceback."""
     os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("harness").setLevel(logging.INFO)
     try:
         app()
     except HarnessError as e:
@@ -106,6 +187,12 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted: run the same command again to resume", highlight=False)
         sys.exit(130)
+    except Exception as e:  # a bug, not bad input: say so in one line; HARNESS_DEBUG=1 shows the traceback
+        if os.environ.get("HARNESS_DEBUG"):
+            raise
+        first = str(e).splitlines()[0][:300] if str(e) else ""
+        err.print(f"internal error: {type(e).__name__}: {first} (HARNESS_DEBUG=1 shows the traceback)", highlight=False)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

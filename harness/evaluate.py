@@ -1,7 +1,10 @@
 """The torch-fidelity adapter: the only module that knows its arguments and result keys."""
 
+import contextlib
+import fcntl
 import functools
 import hashlib
+import logging
 import math
 from pathlib import Path
 
@@ -20,7 +23,10 @@ KEYS = {
     "kernel_inception_distance_std": "kid_std",
     "inception_score_mean": "is",
     "inception_score_std": "is_std",
+    "precision": "precision",
+    "recall": "recall",
 }
+log = logging.getLogger("harness")
 FIDELITY_SEED = 2020  # torch-fidelity's default: fixes KID's random subsets
 
 
@@ -106,27 +112,55 @@ def extractor() -> tuple[str | None, str, bool]:
     return str(path), weights_id, has_head
 
 
-def reference_key(data: DataSpec, n_images: int, weights_id: str) -> str:
+def reference_key(data: DataSpec, split: str, n_images: int, weights_id: str) -> str:
     """Everything that changes the reference features: source, files, classes, split, resolution, count, extractor."""
-    parts = [data.source, data.path, ",".join(data.classes) or "all", "train", str(data.resolution), str(n_images)]
+    parts = [data.source, data.path, ",".join(data.classes) or "all", split, str(data.resolution), str(n_images)]
     digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
-    return f"ref-{data.source}-{data.resolution}px-n{n_images}-{digest}-w{weights_id}"
+    return f"ref-{data.source}-{split}-{data.resolution}px-n{n_images}-{digest}-w{weights_id}"
+
+
+def fidelity_cache() -> Path:
+    return cache_dir() / "fidelity"
+
+
+def reference_cached(key: str) -> bool:
+    return any(fidelity_cache().glob(f"{key}-*.pt"))
+
+
+@contextlib.contextmanager
+def reference_lock(key: str):
+    """One writer per reference: processes that race to compute the same features wait for the first one."""
+    fidelity_cache().mkdir(parents=True, exist_ok=True)
+    with open(fidelity_cache() / f"{key}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def score(fakes: torch.Tensor, reals: torch.Tensor, ref_key: str, spec: EvalSpec, cuda: bool) -> dict:
-    """FID / KID / IS of uint8 fakes against uint8 reals; reals' features are cached under ref_key."""
+    """FID / KID / IS / precision-recall of uint8 fakes against uint8 reals; reals' features are cached under
+    ref_key, computed by one process while others wait."""
     weights, _, has_head = extractor()
     want = set(spec.metrics)
     kwargs = dict(
         input1=Uint8Images(fakes),
         input2=Uint8Images(reals),
         input2_cache_name=ref_key,
-        cache_root=str(cache_dir() / "fidelity"),
+        cache_root=str(fidelity_cache()),
         fid="fid" in want,
         kid="kid" in want,
         isc="isc" in want and has_head,
+        prc="prc" in want,
+        # One extractor for every metric: precision/recall on Inception pool3 features rather than torch-fidelity's
+        # default VGG-16, whose weights are one more download (and absent offline).
+        feature_extractor="inception-v3-compat",
+        feature_layer_prc="2048",
         kid_subset_size=spec.kid_subset_size,
         kid_subsets=spec.kid_subsets,
+        isc_splits=spec.isc_splits,
+        prc_neighborhood=spec.prc_neighborhood,
         batch_size=spec.batch_size,
         cuda=cuda,
         save_cpu_ram=True,  # in-memory tensors: DataLoader workers would only add start-up time
@@ -135,7 +169,13 @@ def score(fakes: torch.Tensor, reals: torch.Tensor, ref_key: str, spec: EvalSpec
     )
     if weights:
         kwargs["feature_extractor_weights_path"] = weights
-    return _calculate(kwargs)
+    if reference_cached(ref_key):
+        log.info(f"reference features: cached ({ref_key})")
+        return _calculate(kwargs)
+    with reference_lock(ref_key):
+        cached = reference_cached(ref_key)  # another process may have written them while this one waited
+        log.info(f"reference features: {'cached' if cached else f'computing {len(reals)} images'} ({ref_key})")
+        return _calculate(kwargs)
 
 
 def _calculate(kwargs: dict) -> dict:

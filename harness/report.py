@@ -10,24 +10,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from harness import atomic  # noqa: E402
-from harness.aggregate import epochs_frame, jobs_frame  # noqa: E402
+from harness.aggregate import epochs_frame, jobs_frame, scores_frame  # noqa: E402
 from harness.errors import DataError  # noqa: E402
 
 SUMMARY_COLUMNS = ["arch", "variant", "dataset", "classes", "resolution", "epochs", "seed", "state",
-                   "fid", "kid", "is", "train_seconds", "images_per_s", "job_id"]  # fmt: skip
+                   "protocol", "fid", "kid", "is", "train_seconds", "images_per_s", "job_id"]  # fmt: skip
 # `config` (the spec without its seed) and the protocol columns are part of the key: only seeds are averaged.
-GROUP = [
-    "arch",
-    "variant",
-    "dataset",
-    "classes",
-    "resolution",
-    "epochs",
-    "n_samples",
-    "reference",
-    "extractor",
-    "config",
-]
+GROUP = ["arch", "variant", "dataset", "classes", "resolution", "epochs", "protocol", "n_samples", "reference",
+         "extractor", "config"]  # fmt: skip
 
 
 def by_config(jobs: pd.DataFrame) -> pd.DataFrame:
@@ -51,7 +41,24 @@ def _pm(mean: float, std: float, digits: int) -> str:
     return f"{mean:.{digits}f}" if pd.isna(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def markdown(jobs: pd.DataFrame) -> str:
+def rescored(scores: pd.DataFrame) -> list[str]:
+    """A table per protocol for the scores `harness score` added: each labelled, never merged into one column."""
+    if scores.empty or not (scores.source != "train").any():
+        return []
+    lines = ["## All scores, by protocol", ""]
+    for (name, extractor), rows in scores.groupby(["protocol", "extractor"], sort=True):
+        first = rows.iloc[0]
+        lines += [f"### {name}: {first.n_samples} samples vs {first.reference}, {extractor}", ""]
+        cols = ["arch", "dataset", "resolution", "seed", "epoch", "source", "fid", "kid", "is", "job_id"]
+        table = rows[cols].astype(object).where(rows[cols].notna(), None)
+        lines += [table.to_markdown(index=False, floatfmt=".4g", missingval="–"), ""]
+    return lines
+
+
+def markdown(jobs: pd.DataFrame, scores: pd.DataFrame | None = None) -> str:
+    """The summary: mean ± std over seeds, one row per job, then re-scores by protocol and failures.
+    Scores in the first two tables are the training-time ones, labelled by their `protocol` column."""
+    scores = scores if scores is not None else pd.DataFrame()
     lines = ["# Results", ""]
     grouped = by_config(jobs)
     if not grouped.empty:
@@ -62,6 +69,7 @@ def markdown(jobs: pd.DataFrame) -> str:
         lines += ["## Mean ± std over seeds", "", table.to_markdown(index=False), ""]
     table = jobs[SUMMARY_COLUMNS].astype(object).where(jobs[SUMMARY_COLUMNS].notna(), None)
     lines += ["## Jobs", "", table.to_markdown(index=False, floatfmt=".4g", missingval="–"), ""]
+    lines += rescored(scores)
     failed = jobs[jobs.state == "failed"]
     if not failed.empty:
         lines += ["## Failures", ""] + [f"- `{r.job_id}`: {r.error}" for r in failed.itertuples()] + [""]
@@ -106,9 +114,11 @@ def write_report(root: Path, out: Path | None = None) -> list[Path]:
     if jobs.empty:
         raise DataError(f"no runs under {root} (no spec.json found); run a suite first")
     out = Path(out) if out else root
-    paths = {k: out / k for k in ("summary.csv", "summary.md", "fid_vs_epoch.png", "losses.png")}
+    paths = {k: out / k for k in ("summary.csv", "scores.csv", "summary.md", "fid_vs_epoch.png", "losses.png")}
+    scores = scores_frame(root)
     atomic.write_bytes(paths["summary.csv"], jobs.to_csv(index=False).encode())
-    atomic.write_bytes(paths["summary.md"], markdown(jobs).encode())
+    atomic.write_bytes(paths["scores.csv"], scores.to_csv(index=False).encode())
+    atomic.write_bytes(paths["summary.md"], markdown(jobs, scores).encode())
     epochs = epochs_frame(root)
     if not epochs.empty:
         plot_fid(epochs, paths["fid_vs_epoch.png"])

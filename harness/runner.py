@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
-from harness import __version__, checkpoint, evaluate, samples
-from harness.data import ImageSet, load_dataset, sharpen, subsample
+from harness import __version__, checkpoint, samples, scoring
+from harness.data import ImageSet, load_dataset, sharpen
 from harness.errors import ConfigError, HarnessError
 from harness.models import ARCHS
 from harness.specs import JobSpec
@@ -18,55 +18,17 @@ from harness.store import DONE, FAILED, RUNNING, RunDir
 from harness.trainer import Progress, Scorer, build, train
 
 
-def protocol(job: JobSpec, n_reference: int, weights_id: str) -> dict[str, Any]:
-    """What a score depends on besides the generator: stored beside every number."""
-    d, e = job.data, job.eval
-    return {
-        "reference": {
-            "dataset": d.label,
-            "classes": list(d.classes),
-            "split": "train",
-            "resolution": d.resolution,
-            "n": n_reference,
-        },
-        "n_samples": e.n_samples,
-        "extractor": f"inception-v3-compat:{weights_id}",
-        "kid_subset_size": e.kid_subset_size,
-        "kid_subsets": e.kid_subsets,
-        "samples": "uint8, rounded as torchvision save_image",
-        "generator_mode": "eval",
-        "generator": "ema" if job.train.ema > 0 else "G",
-        "labels": "class-balanced" if ARCHS.get(job.model.arch).conditional else None,
-    }
+def make_scorer(job: JobSpec, data: ImageSet, data_root: Path, device) -> tuple[Scorer, dict[str, Any]]:
+    ref = scoring.reference(job, job.eval, data_root, data)
+    classes = scoring.num_classes(job, len(data.class_names))
+    return (lambda G, epoch: scoring.score_generator(G, job, job.eval, ref, classes, device)), ref.protocol
 
 
-def check_sizes(job: JobSpec, data: ImageSet, n_reference: int) -> None:
+def check_batch(job: JobSpec, data: ImageSet) -> None:
     if job.train.batch_size > len(data):
         raise ConfigError(
             f"{job.job_id}: batch_size {job.train.batch_size} > {len(data)} training images; lower batch_size"
         )
-    if "kid" in job.eval.metrics and job.eval.kid_subset_size > n_reference:
-        raise ConfigError(
-            f"{job.job_id}: eval.kid_subset_size {job.eval.kid_subset_size} > {n_reference} reference images; lower it"
-        )
-
-
-def make_scorer(job: JobSpec, data: ImageSet, accelerator: Accelerator) -> tuple[Scorer, dict[str, Any]]:
-    reals = subsample(data, job.eval.ref_size).images
-    _, weights_id, _ = evaluate.extractor()
-    key = evaluate.reference_key(job.data, len(reals), weights_id)
-    cuda = accelerator.device.type == "cuda"
-
-    num_classes = len(data.class_names) if ARCHS.get(job.model.arch).conditional else 0
-
-    def score(G: torch.nn.Module, epoch: int) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        n, z_dim, device = job.eval.n_samples, job.model.z_dim, accelerator.device
-        fakes = evaluate.generate(G, n, z_dim, 256, device, seed=job.train.seed, num_classes=num_classes)
-        scores = evaluate.score(fakes, reals, key, job.eval, cuda)
-        return {**scores, "eval_seconds": time.perf_counter() - t0}
-
-    return score, protocol(job, len(reals), weights_id)
 
 
 def environment() -> dict[str, str]:
@@ -82,6 +44,9 @@ def environment() -> dict[str, str]:
     }
 
 
+SCORE_KEYS = ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall")
+
+
 def summarise(job: JobSpec, run: RunDir, proto: dict[str, Any] | None, device: str) -> dict[str, Any]:
     """final.json: the last epoch's scores plus totals, built from metrics.jsonl so it survives resumes."""
     records = run.metrics()
@@ -89,7 +54,7 @@ def summarise(job: JobSpec, run: RunDir, proto: dict[str, Any] | None, device: s
     last = scored[-1] if scored else {}
     seconds = sum(r["seconds"] for r in records)
     images = sum(r["images_per_s"] * r["seconds"] for r in records)
-    scores = {k: last[k] for k in ("fid", "kid", "kid_std", "is", "is_std") if k in last}
+    scores = {k: last[k] for k in SCORE_KEYS if k in last}
     return {
         "job_id": job.job_id,
         "epochs": records[-1]["epoch"] if records else 0,
@@ -125,8 +90,8 @@ def run_job(
     run.set_status(RUNNING, started=time.time())
     try:
         data = load_dataset(job.data, data_root)
-        check_sizes(job, data, len(subsample(data, job.eval.ref_size)))
-        scorer, proto = make_scorer(job, data, accelerator) if job.eval.metrics else (None, None)
+        check_batch(job, data)
+        scorer, proto = make_scorer(job, data, data_root, accelerator.device) if job.eval.metrics else (None, None)
         resumed_from = train(job, run, accelerator, sharpen(data, job.data.sharpen), scorer, progress)
         if accelerator.is_main_process:
             final_samples(job, run, len(data.class_names))

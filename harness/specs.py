@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Everything that changes a job's outcome lives in these specs: the hash of their canonical JSON is the job's identity.
-METRICS = ("fid", "kid", "isc")
+METRICS = ("fid", "kid", "isc", "prc")  # prc: precision and recall (Kynkäänniemi et al. 2019)
+DEFAULT_METRICS = ("fid", "kid", "isc")
 
 
 @dataclass(frozen=True)
@@ -53,12 +54,16 @@ class TrainSpec:
 
 @dataclass(frozen=True)
 class EvalSpec:
+    # The defaults are the fid10k-train protocol (harness/protocols.py).
     every: int = 0  # also score every k epochs (0: only at the end)
     n_samples: int = 10000  # generated images per score
-    metrics: tuple[str, ...] = METRICS
+    metrics: tuple[str, ...] = DEFAULT_METRICS
     kid_subset_size: int = 1000
     kid_subsets: int = 100
-    ref_size: int | None = None  # real images in the reference set (None: the whole training set)
+    ref_split: str = "train"  # the real images scored against: the job's dataset and classes, this split
+    ref_size: int | None = None  # real images in the reference set (None: the whole split)
+    isc_splits: int = 10
+    prc_neighborhood: int = 3
     batch_size: int = 64
 
 

@@ -26,6 +26,8 @@ class RunDir:
     final_path = property(lambda self: self.path / "final.json")
     checkpoint_path = property(lambda self: self.path / "checkpoint.pt")
     samples_dir = property(lambda self: self.path / "samples")
+    scores_path = property(lambda self: self.path / "scores.jsonl")
+    snapshots_dir = property(lambda self: self.path / "snapshots")
 
     def write_spec(self, spec: JobSpec) -> None:
         atomic.write_json(self.spec_path, {"job_id": spec.job_id, **spec.to_dict()})
@@ -47,24 +49,17 @@ class RunDir:
         atomic.write_json(self.status_path, record)
 
     def append_metrics(self, record: dict[str, Any]) -> None:
-        """One JSON line per record, fsynced: a crash leaves at most a torn last line, which metrics() skips."""
-        line = json.dumps(record, sort_keys=True, allow_nan=False) + "\n"
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.metrics_path, "a") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        append_jsonl(self.metrics_path, record)
 
     def metrics(self) -> list[dict[str, Any]]:
-        if not self.metrics_path.exists():
-            return []
-        out = []
-        for line in self.metrics_path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line torn by a crash
-        return out
+        return read_jsonl(self.metrics_path)
+
+    def append_scores(self, record: dict[str, Any]) -> None:
+        """Re-scores (`harness score`) go to their own append-only file: training records are never rewritten."""
+        append_jsonl(self.scores_path, record)
+
+    def scores(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.scores_path)
 
     def keep_metrics_through(self, epoch: int) -> None:
         """On resume: drop records of epochs past the checkpoint, which the resumed run will write again."""
@@ -76,6 +71,28 @@ class RunDir:
 
     def final(self) -> dict[str, Any] | None:
         return read_json(self.final_path) if self.final_path.exists() else None
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """One JSON line per record, fsynced: a crash leaves at most a torn last line, which read_jsonl skips."""
+    line = json.dumps(record, sort_keys=True, allow_nan=False) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line torn by a crash
+    return out
 
 
 def read_json(path: Path) -> Any:

@@ -15,6 +15,7 @@ from harness.augment import AUGMENTS
 from harness.data import DATASETS, check_classes
 from harness.errors import ConfigError
 from harness.models import ARCHS
+from harness.protocols import PRESETS
 from harness.recipes import OPTIMIZERS, SCHEDULES
 from harness.specs import METRICS, DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec, is_safe_name
 
@@ -90,8 +91,10 @@ def _settings(mapping: Any, where: str) -> dict[str, Any]:
         if key in out:
             registry.get(out[key], f"{where}.{key}")
     if "eval" in mapping:
-        ev = _check_keys(mapping["eval"], EVAL_FIELDS, f"{where}.eval")
-        out["eval"] = {k: _coerce(v, EVAL_FIELDS[k], f"{where}.eval.{k}") for k, v in ev.items()}
+        ev = dict(_check_keys(mapping["eval"], [*EVAL_FIELDS, "protocol"], f"{where}.eval"))
+        # A named protocol fills in its settings; the block's own eval keys refine it.
+        preset = PRESETS.get(str(ev.pop("protocol")), f"{where}.eval.protocol") if "protocol" in ev else {}
+        out["eval"] = {**preset, **{k: _coerce(v, EVAL_FIELDS[k], f"{where}.eval.{k}") for k, v in ev.items()}}
     return out
 
 
@@ -229,6 +232,14 @@ def validate(job: JobSpec, where: str) -> None:
     _positive(e.every, f"{where}.eval.every", 0)
     _positive(e.n_samples, f"{where}.eval.n_samples", 2)
     _positive(e.batch_size, f"{where}.eval.batch_size")
+    if e.ref_split not in ("train", "test"):
+        raise ConfigError(f"{where}.eval.ref_split: {e.ref_split!r}; valid: train, test")
+    if e.ref_size is not None:
+        _positive(e.ref_size, f"{where}.eval.ref_size", 2)
+    _positive(e.prc_neighborhood, f"{where}.eval.prc_neighborhood")
+    _positive(e.isc_splits, f"{where}.eval.isc_splits")
+    if "isc" in e.metrics and e.n_samples < e.isc_splits:
+        raise ConfigError(f"{where}.eval.n_samples: {e.n_samples} < eval.isc_splits {e.isc_splits}; IS needs more")
     if "kid" in e.metrics and e.kid_subset_size > e.n_samples:
         raise ConfigError(
             f"{where}.eval.kid_subset_size: {e.kid_subset_size} > eval.n_samples {e.n_samples}; KID draws subsets "

@@ -143,9 +143,12 @@ def train(
         G = generator_to_score(s, accelerator)
         if accelerator.is_main_process:
             samples.save_grid(run.samples_dir / f"epoch_{epoch:04d}.png", samples.render(G, fixed_z, fixed_y))
-        if scorer and scores_due(job, epoch):
+        scored = scorer is not None and scores_due(job, epoch)
+        if scored:
             record |= scorer(G, epoch)
         if accelerator.is_main_process:
+            if scored:
+                checkpoint.save_snapshot(run, epoch, s, accelerator.unwrap_model)
             run.append_metrics(record)
             checkpoint.save(run, job.job_id, epoch, step, s, accelerator.unwrap_model)
         progress.epoch_ended(record)

@@ -1,6 +1,9 @@
 """The torch-fidelity adapter against torch-fidelity itself, with real Inception weights (small sets: CPU is slow)."""
 
+import logging
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,7 @@ from harness.specs import DataSpec, EvalSpec
 from tests.conftest import write_pngs
 
 N = 16
-SPEC = EvalSpec(n_samples=N, metrics=("fid", "kid", "isc"), kid_subset_size=8, kid_subsets=20)
+SPEC = EvalSpec(n_samples=N, metrics=("fid", "kid", "isc", "prc"), kid_subset_size=8, kid_subsets=20)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +31,8 @@ def sets():
 
 def fidelity(input1, input2, weights: Path) -> dict:
     return torch_fidelity.calculate_metrics(
-        input1=str(input1), input2=str(input2), fid=True, kid=True, kid_subset_size=8, kid_subsets=20,
+        input1=str(input1), input2=str(input2), fid=True, kid=True, prc=True, kid_subset_size=8, kid_subsets=20,
+        feature_extractor="inception-v3-compat", feature_layer_prc="2048",
         feature_extractor_weights_path=str(weights), cuda=False, verbose=False, cache=False, save_cpu_ram=True,
     )  # fmt: skip
 
@@ -39,10 +43,12 @@ def test_harness_scores_equal_torch_fidelity_on_the_same_png_files(sets, tmp_pat
     theirs = fidelity(write_pngs(tmp_path / "a", a), write_pngs(tmp_path / "b", b), inception_weights)
     assert ours["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-4)
     assert ours["kid"] == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-4)
+    assert ours["precision"] == pytest.approx(theirs["precision"]) and ours["recall"] == pytest.approx(theirs["recall"])
     assert ours["fid"] > 1  # two different sets are far apart
 
 
-def test_fid_of_a_set_with_itself_is_zero_and_fid_is_symmetric(sets, inception_weights):
+def test_fid_of_a_set_with_itself_is_zero_and_fid_is_symmetric(sets, inception_weights, caplog):
+    caplog.set_level(logging.INFO, logger="harness")
     a = sets[0]
     noise = torch.randint(0, 256, a.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     same = evaluate.score(a, a, "ref-test-a", SPEC, cuda=False)
@@ -52,6 +58,9 @@ def test_fid_of_a_set_with_itself_is_zero_and_fid_is_symmetric(sets, inception_w
     # KID is an unbiased estimate from random subsets: near 0 for one set with itself, not exactly 0.
     assert abs(same["kid"]) < 0.1 * far["kid"]
     assert back["fid"] == pytest.approx(far["fid"], rel=1e-4)
+    # The reference of the first call was computed once and reused by the second.
+    logged = [r.getMessage() for r in caplog.records if "ref-test-a" in r.getMessage()]
+    assert logged[0].startswith("reference features: computing 16 images") and "cached" in logged[1]
 
 
 def test_generator_scored_in_memory_equals_its_samples_saved_as_png(sets, tmp_path, inception_weights):
@@ -81,17 +90,20 @@ def test_inception_score_is_missing_not_nan_without_a_classifier_head(sets, ince
 def test_reference_key_changes_with_everything_that_changes_the_features():
     base = DataSpec("cifar10", "cifar10", 32)
     keys = {
-        evaluate.reference_key(base, 100, "w1"),
-        evaluate.reference_key(base, 100, "w2"),
-        evaluate.reference_key(base, 200, "w1"),
-        evaluate.reference_key(DataSpec("cifar10", "cifar10", 64), 100, "w1"),
-        evaluate.reference_key(DataSpec("cifar10", "x", 32, classes=("cat", "dog")), 100, "w1"),
-        evaluate.reference_key(DataSpec("imagefolder", "x", 32, path="/a"), 100, "w1"),
-        evaluate.reference_key(DataSpec("imagefolder", "x", 32, path="/b"), 100, "w1"),
+        evaluate.reference_key(base, "train", 100, "w1"),
+        evaluate.reference_key(base, "train", 100, "w2"),
+        evaluate.reference_key(base, "train", 200, "w1"),
+        evaluate.reference_key(DataSpec("cifar10", "cifar10", 64), "train", 100, "w1"),
+        evaluate.reference_key(DataSpec("cifar10", "x", 32, classes=("cat", "dog")), "train", 100, "w1"),
+        evaluate.reference_key(DataSpec("imagefolder", "x", 32, path="/a"), "train", 100, "w1"),
+        evaluate.reference_key(DataSpec("imagefolder", "x", 32, path="/b"), "train", 100, "w1"),
     }
-    assert len(keys) == 7
+    keys.add(evaluate.reference_key(base, "test", 100, "w1"))
+    assert len(keys) == 8
     # The label is only a name: the same images under another name share their cached features.
-    assert evaluate.reference_key(base, 100, "w1") == evaluate.reference_key(DataSpec("cifar10", "c10", 32), 100, "w1")
+    assert evaluate.reference_key(base, "train", 100, "w1") == evaluate.reference_key(
+        DataSpec("cifar10", "c10", 32), "train", 100, "w1"
+    )
 
 
 def test_to_uint8_rounds_like_save_image():
@@ -113,3 +125,25 @@ def test_corrupt_weights_file_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HARNESS_INCEPTION_WEIGHTS", str(bad))
     with pytest.raises(evaluate.EvalError, match="unreadable"):
         evaluate.extractor()
+
+
+RACE = """
+import sys, torch
+from pathlib import Path
+from harness import evaluate
+from harness.data import load_dataset
+from harness.specs import DataSpec, EvalSpec
+import logging
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+reals = load_dataset(DataSpec("synthetic", "synthetic", 32, n_images=16), Path(".")).images
+spec = EvalSpec(n_samples=16, metrics=("fid",))
+evaluate.score(reals.flip(0), reals, "ref-test-race", spec, cuda=False)
+"""
+
+
+def test_processes_racing_for_one_reference_compute_it_once(inception_weights, isolated_cache):
+    procs = [subprocess.Popen([sys.executable, "-c", RACE], stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    logs = [p.communicate()[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), logs
+    lines = [line for log in logs for line in log.splitlines() if "ref-test-race" in line]
+    assert sorted(line.split(":")[1].split()[0] for line in lines) == ["cached", "computing"], lines

@@ -12,7 +12,8 @@ from tests.helpers import tiny_job
 
 def _protocol(n_samples: int) -> dict:
     reference = {"dataset": "synthetic", "classes": [], "split": "train", "resolution": 32, "n": 64}
-    return {"reference": reference, "n_samples": n_samples, "extractor": "inception-v3-compat:abc"}
+    name = {64: "fid64-train"}.get(n_samples, "custom-1")
+    return {"name": name, "reference": reference, "n_samples": n_samples, "extractor": "inception-v3-compat:abc"}
 
 
 def fake_run(root, seed, fid, n_samples=64, state=DONE, suite="s"):
@@ -57,7 +58,7 @@ def test_write_report_writes_tables_and_plots(tmp_path):
     fake_run(tmp_path, 1, 110.0)
     fake_run(tmp_path, 2, 0.0, state=FAILED)
     written = {p.name for p in write_report(tmp_path / "s")}
-    assert written == {"summary.csv", "summary.md", "fid_vs_epoch.png", "losses.png"}
+    assert written == {"summary.csv", "scores.csv", "summary.md", "fid_vs_epoch.png", "losses.png"}
     csv = pd.read_csv(tmp_path / "s" / "summary.csv")
     assert len(csv) == 3 and sorted(csv.state) == ["done", "done", "failed"]
     md = (tmp_path / "s" / "summary.md").read_text()
@@ -80,4 +81,21 @@ def test_report_handles_runs_without_scores(tmp_path):
     run.append_metrics({"epoch": 1, "d_loss": 1.0, "g_loss": 2.0, "seconds": 1.0, "images_per_s": 64.0})
     run.set_status(DONE)
     written = {p.name for p in write_report(tmp_path / "s")}
-    assert {"summary.csv", "summary.md", "losses.png"} <= written
+    assert {"summary.csv", "scores.csv", "summary.md", "losses.png"} <= written
+
+
+def test_rescores_are_kept_apart_from_training_scores_and_labelled_by_protocol(tmp_path):
+    from harness.aggregate import scores_frame
+
+    job = fake_run(tmp_path, 0, 100.0)
+    run = job_dir(tmp_path, "s", job.job_id)
+    run.append_scores({"epoch": 2, "fid": 80.0, "kid": 0.05, "protocol": {**_protocol(64), "name": "fid64-test",
+                       "reference": {"split": "test", "n": 64}}})  # fmt: skip
+    scores = scores_frame(tmp_path).set_index("protocol")
+    assert scores.loc["fid64-train", "fid"] == 100.0 and scores.loc["fid64-train", "source"] == "train"
+    assert scores.loc["fid64-test", "fid"] == 80.0 and scores.loc["fid64-test", "source"] == "harness score"
+    write_report(tmp_path / "s")
+    md = (tmp_path / "s" / "summary.md").read_text()
+    assert "### fid64-test: 64 samples vs test n=64" in md and "### fid64-train: 64 samples vs train n=64" in md
+    jobs = pd.read_csv(tmp_path / "s" / "summary.csv")
+    assert jobs.protocol.tolist() == ["fid64-train"] and jobs.fid.tolist() == [100.0]  # the training-time score

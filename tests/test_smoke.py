@@ -30,5 +30,22 @@ def test_smoke_suite_runs_scores_reports_and_skips_on_rerun(tmp_path, inception_
     assert all(math.isfinite(k) for k in summary.kid)
     print(f"smoke run + report: {time.monotonic() - started:.1f} s; FID {summary.fid.tolist()}")
 
+    # Scored 4 times against one reference: computed once, then read from the cache.
+    assert first.stderr.count("reference features: computing 64 images") == 1
+    assert first.stderr.count("reference features: cached") == 3
+
     second = harness("run", "suites/smoke.yaml", "--results", str(results), "--device", "cpu")
     assert second.returncode == 0 and "0 done, 2 skipped" in second.stdout
+
+    # Re-score under a second protocol without retraining: both numbers kept, each labelled.
+    rescored = harness("score", str(results / "smoke"), "--protocol", "fid64-test")
+    assert rescored.returncode == 0, rescored.stderr
+    assert rescored.stdout.count("[fid64-test]") == 2
+    assert harness("report", str(results / "smoke")).returncode == 0
+    scores = pd.read_csv(results / "smoke" / "scores.csv")
+    assert sorted(scores.protocol) == ["fid64-test", "fid64-test", "fid64-train", "fid64-train"]
+    assert scores.fid.notna().all()
+    md = (results / "smoke" / "summary.md").read_text()
+    assert "### fid64-test: 64 samples vs test n=64" in md and "### fid64-train: 64 samples vs train n=64" in md
+    listed = harness("refs", "list")
+    assert listed.returncode == 0 and listed.stdout.count("ref-synthetic-") == 2

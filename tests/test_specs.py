@@ -53,6 +53,9 @@ CHANGES = [
     ("eval", "kid_subset_size", 1000),
     ("eval", "kid_subsets", 10),
     ("eval", "ref_size", None),
+    ("eval", "ref_split", "test"),
+    ("eval", "isc_splits", 5),
+    ("eval", "prc_neighborhood", 5),
     ("eval", "batch_size", 32),
 ]
 

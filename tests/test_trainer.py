@@ -140,3 +140,21 @@ def test_recipes_and_archs_train_through_the_one_loop(tmp_path, accelerator, arc
     assert all(torch.isfinite(torch.tensor(record[k])) for k in ("d_loss", "g_loss"))
     ckpt = torch.load(run.checkpoint_path, weights_only=True)
     assert (ckpt["ema"] is not None) == (job.train.ema > 0)
+
+
+def test_scored_epochs_keep_a_generator_snapshot_for_rescoring(tmp_path, accelerator):
+    from harness import checkpoint
+    from harness.errors import HarnessError
+    from harness.trainer import build
+
+    job = tiny_job(epochs=3, metrics=("fid",), every=2, n_samples=16, kid_subset_size=8)
+    run = RunDir(tmp_path / "job")
+    calls = []
+    train(job, run, accelerator, load_dataset(job.data, Path(".")), scorer=lambda G, e: calls.append(e) or {"fid": 1.0})
+    assert calls == [2, 3]  # every 2 epochs, and always the last
+    assert sorted(p.name for p in run.snapshots_dir.iterdir()) == ["epoch_0002.pt", "epoch_0003.pt"]
+    G = build(job, 3).G
+    assert checkpoint.load_generator(run, G, use_ema=False, epoch=2) == 2
+    assert checkpoint.load_generator(run, G, use_ema=False) == 3
+    with pytest.raises(HarnessError, match=r"no snapshot of epoch 1; snapshots exist for epochs: \[2, 3\]"):
+        checkpoint.load_generator(run, G, use_ema=False, epoch=1)

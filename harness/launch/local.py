@@ -51,3 +51,17 @@ def run_suite(suite: Suite, jobs: list[JobSpec], results: Path, device: str, dat
                 outcome.failed.append((job.job_id, f"{type(e).__name__}: {e} (traceback in {run.status_path})"))
             progress.job_ended(job.job_id, state)
     return outcome
+
+
+def rescore_all(target: Path, protocol: str, data_root: Path, device: str, epoch: int | None):
+    """Re-score every finished-or-interrupted job under target (a run folder or a suite's results folder)."""
+    from harness.scoring import rescore
+    from harness.store import iter_runs
+
+    runs = list(iter_runs(target))
+    if not runs:
+        raise ConfigError(f"{target}: no runs here (no spec.json); pass a run folder or a suite's results folder")
+    for run in runs:
+        if not run.checkpoint_path.exists():
+            continue  # never trained past its first epoch: nothing to score
+        yield run.path.name, rescore(run, protocol, data_root, device, epoch)

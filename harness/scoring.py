@@ -1,0 +1,75 @@
+"""Score a generator under a protocol: the reference set, class-balanced samples, torch-fidelity, the record.
+Used while training (runner) and to re-score stored checkpoints (`harness score`)."""
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harness import checkpoint, evaluate, protocols
+from harness.data import ImageSet, load_dataset, subsample
+from harness.errors import ConfigError
+from harness.models import ARCHS
+from harness.specs import EvalSpec, JobSpec
+from harness.store import RunDir
+
+
+@dataclass(frozen=True)
+class Reference:
+    images: torch.Tensor  # uint8
+    key: str  # torch-fidelity's cache name for its features
+    protocol: dict[str, Any]
+
+
+def reference(job: JobSpec, spec: EvalSpec, data_root: Path, train: ImageSet | None = None) -> Reference:
+    """The real images a score compares with: the job's dataset and classes, `spec.ref_split`, `spec.ref_size`."""
+    data = (
+        train if train is not None and spec.ref_split == "train" else load_dataset(job.data, data_root, spec.ref_split)
+    )
+    images = subsample(data, spec.ref_size).images
+    check_sizes(job, spec, len(images))
+    _, weights_id, _ = evaluate.extractor()
+    key = evaluate.reference_key(job.data, spec.ref_split, len(images), weights_id)
+    conditional = ARCHS.get(job.model.arch).conditional
+    return Reference(images, key, protocols.describe(job, spec, len(images), weights_id, conditional))
+
+
+def check_sizes(job: JobSpec, spec: EvalSpec, n_reference: int) -> None:
+    """Refuse sample counts a metric cannot use, rather than computing a number that means nothing."""
+    if "kid" in spec.metrics and spec.kid_subset_size > n_reference:
+        raise ConfigError(
+            f"{job.job_id}: eval.kid_subset_size {spec.kid_subset_size} > {n_reference} reference images; lower it"
+        )
+    if "prc" in spec.metrics and min(spec.n_samples, n_reference) <= spec.prc_neighborhood:
+        raise ConfigError(f"{job.job_id}: precision/recall needs more than {spec.prc_neighborhood} images per set")
+
+
+def num_classes(job: JobSpec, data_classes: int) -> int:
+    """Labels to sample for G: class-balanced for conditional archs, none for the rest."""
+    return data_classes if ARCHS.get(job.model.arch).conditional else 0
+
+
+def score_generator(G, job: JobSpec, spec: EvalSpec, ref: Reference, classes: int, device) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    fakes = evaluate.generate(G, spec.n_samples, job.model.z_dim, 256, device, seed=job.train.seed, num_classes=classes)
+    scores = evaluate.score(fakes, ref.images, ref.key, spec, cuda=torch.device(device).type == "cuda")
+    return {**scores, "eval_seconds": time.perf_counter() - t0}
+
+
+def rescore(run: RunDir, protocol: str, data_root: Path, device: str = "cpu", epoch: int | None = None) -> dict:
+    """Score a finished (or interrupted) job's stored generator under `protocol`, appending to its scores.jsonl."""
+    from harness.trainer import build  # the nets only; nothing trains here
+
+    job = run.spec()
+    spec = protocols.apply(job.eval, protocol)
+    train = load_dataset(job.data, data_root)
+    classes = len(train.class_names)
+    G = build(job, classes).G
+    scored_epoch = checkpoint.load_generator(run, G, use_ema=job.train.ema > 0, epoch=epoch)
+    ref = reference(job, spec, data_root, train)
+    record = {"epoch": scored_epoch, "protocol": ref.protocol, "time": time.time(), "by": "harness score"}
+    record |= score_generator(G.to(device), job, spec, ref, num_classes(job, classes), device)
+    run.append_scores(record)
+    return record
