@@ -47,7 +47,6 @@ def config_id(spec: JobSpec) -> str:
     """The job's id without its seed: jobs that differ only by seed share it, and only they are averaged."""
     d = spec.to_dict()
     d["train"].pop("seed")
-    d.pop("eval")  # how a job is scored is compared through the protocol columns instead
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
 
 

@@ -114,7 +114,9 @@ def extractor() -> tuple[str | None, str, bool]:
 
 def reference_key(data: DataSpec, split: str, n_images: int, weights_id: str) -> str:
     """Everything that changes the reference features: source, files, classes, split, resolution, count, extractor."""
+    # n_images too: it picks the subset a smaller reference is drawn from (and, for synthetic data, the images).
     parts = [data.source, data.path, ",".join(data.classes) or "all", split, str(data.resolution), str(n_images)]
+    parts.append(str(data.n_images))
     digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
     return f"ref-{data.source}-{split}-{data.resolution}px-n{n_images}-{digest}-w{weights_id}"
 

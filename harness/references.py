@@ -1,5 +1,6 @@
 """The reference-statistics cache: list what is cached, build a suite's references ahead of training, clear."""
 
+import dataclasses
 import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -8,6 +9,7 @@ from pathlib import Path
 import torch
 
 from harness import evaluate, protocols, scoring
+from harness.specs import DEFAULT_METRICS
 from harness.suite import Suite
 
 
@@ -39,6 +41,7 @@ def build_references(suite: Suite, protocol: str | None, data_root: Path, device
     seen = set()
     for job in suite.jobs:
         spec = protocols.apply(job.eval, protocol) if protocol else job.eval
+        spec = dataclasses.replace(spec, metrics=spec.metrics or DEFAULT_METRICS)
         ref = scoring.reference(job, spec, data_root)
         if ref.key in seen:
             continue

@@ -25,9 +25,10 @@ def make_scorer(job: JobSpec, data: ImageSet, data_root: Path, device) -> tuple[
 
 
 def check_batch(job: JobSpec, data: ImageSet) -> None:
-    if job.train.batch_size > len(data):
+    per_epoch = job.data.oversample or len(data)
+    if job.train.batch_size > per_epoch:
         raise ConfigError(
-            f"{job.job_id}: batch_size {job.train.batch_size} > {len(data)} training images; lower batch_size"
+            f"{job.job_id}: batch_size {job.train.batch_size} > {per_epoch} training images per epoch; lower batch_size"
         )
 
 
@@ -50,7 +51,7 @@ SCORE_KEYS = ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall")
 def summarise(job: JobSpec, run: RunDir, proto: dict[str, Any] | None, device: str) -> dict[str, Any]:
     """final.json: the last epoch's scores plus totals, built from metrics.jsonl so it survives resumes."""
     records = run.metrics()
-    scored = [r for r in records if "fid" in r or "kid" in r]
+    scored = [r for r in records if any(k in r for k in SCORE_KEYS)]
     last = scored[-1] if scored else {}
     seconds = sum(r["seconds"] for r in records)
     images = sum(r["images_per_s"] * r["seconds"] for r in records)

@@ -1,6 +1,7 @@
 """Score a generator under a protocol: the reference set, class-balanced samples, torch-fidelity, the record.
 Used while training (runner) and to re-score stored checkpoints (`harness score`)."""
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ from harness import checkpoint, evaluate, protocols
 from harness.data import ImageSet, load_dataset, subsample
 from harness.errors import ConfigError
 from harness.models import ARCHS
-from harness.specs import EvalSpec, JobSpec
+from harness.specs import DEFAULT_METRICS, EvalSpec, JobSpec
 from harness.store import RunDir
 
 
@@ -64,6 +65,7 @@ def rescore(run: RunDir, protocol: str, data_root: Path, device: str = "cpu", ep
 
     job = run.spec()
     spec = protocols.apply(job.eval, protocol)
+    spec = dataclasses.replace(spec, metrics=spec.metrics or DEFAULT_METRICS)  # a job trained with scoring off
     train = load_dataset(job.data, data_root)
     classes = len(train.class_names)
     G = build(job, classes).G

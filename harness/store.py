@@ -77,10 +77,20 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     """One JSON line per record, fsynced: a crash leaves at most a torn last line, which read_jsonl skips."""
     line = json.dumps(record, sort_keys=True, allow_nan=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
+    if _ends_torn(path):
+        line = "\n" + line  # a torn last line stays alone: it must not swallow this record
     with open(path, "a") as f:
         f.write(line)
         f.flush()
         os.fsync(f.fileno())
+
+
+def _ends_torn(path: Path) -> bool:
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) != b"\n"
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -105,6 +105,8 @@ def train(
     loader = DataLoader(Images(data), batch_size=t.batch_size, sampler=sampler, drop_last=True)
     s = build(job, num_classes)
     s.G, s.D, s.opt_g, s.opt_d, loader = accelerator.prepare(s.G, s.D, s.opt_g, s.opt_d, loader)
+    if s.ema is not None:
+        s.ema.to(accelerator.device)  # the average was copied from G before prepare() moved G
     start, step = checkpoint.load(run, job.job_id, s, accelerator.unwrap_model)
     run.keep_metrics_through(start)
     device = accelerator.device
@@ -114,12 +116,12 @@ def train(
         loader.set_epoch(epoch)
         progress.epoch_started(epoch, len(loader))
         sums, counts, t0 = defaultdict(float), defaultdict(int), time.perf_counter()
-        for i, (images, labels) in enumerate(loader):
+        for images, labels in loader:
             real = images.float() / 127.5 - 1  # uint8 -> [-1, 1], the range of G's tanh
             if augment.real:
                 real = augment.real(real)
             y_fake = torch.randint(num_classes, (real.size(0),), device=device)  # unconditional nets ignore labels
-            update_g = (i + 1) % t.n_critic == 0  # n_critic D steps per G step
+            update_g = (step + 1) % t.n_critic == 0  # n_critic D steps per G step, counted across epochs
             with torch.set_grad_enabled(update_g):
                 fake = s.G(torch.randn(real.size(0), z_dim, device=device), y_fake)
             stats = d_step(objective, s, accelerator, real, fake.detach(), labels, y_fake)

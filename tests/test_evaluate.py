@@ -99,7 +99,8 @@ def test_reference_key_changes_with_everything_that_changes_the_features():
         evaluate.reference_key(DataSpec("imagefolder", "x", 32, path="/b"), "train", 100, "w1"),
     }
     keys.add(evaluate.reference_key(base, "test", 100, "w1"))
-    assert len(keys) == 8
+    keys.add(evaluate.reference_key(DataSpec("cifar10", "cifar10", 32, n_images=500), "train", 100, "w1"))
+    assert len(keys) == 9
     # The label is only a name: the same images under another name share their cached features.
     assert evaluate.reference_key(base, "train", 100, "w1") == evaluate.reference_key(
         DataSpec("cifar10", "c10", 32), "train", 100, "w1"

@@ -99,3 +99,22 @@ def test_rescores_are_kept_apart_from_training_scores_and_labelled_by_protocol(t
     assert "### fid64-test: 64 samples vs test n=64" in md and "### fid64-train: 64 samples vs train n=64" in md
     jobs = pd.read_csv(tmp_path / "s" / "summary.csv")
     assert jobs.protocol.tolist() == ["fid64-train"] and jobs.fid.tolist() == [100.0]  # the training-time score
+
+
+def test_final_record_keeps_is_and_precision_recall_without_fid():
+    from harness.runner import summarise
+
+    class Run:
+        def metrics(self):
+            return [{"epoch": 1, "seconds": 1.0, "images_per_s": 10.0, "is": 3.0, "precision": 0.5, "recall": 0.4}]
+
+    final = summarise(tiny_job(), Run(), None, "cpu")
+    assert (final["is"], final["precision"], final["recall"], final["scored_epoch"]) == (3.0, 0.5, 0.4, 1)
+
+
+def test_runs_that_differ_in_more_than_seed_are_not_averaged():
+    from harness.aggregate import config_id
+
+    a, b = tiny_job(seed=0), tiny_job(seed=1)
+    assert config_id(a) == config_id(b)
+    assert config_id(a) != config_id(dataclasses.replace(a, eval=dataclasses.replace(a.eval, every=3)))

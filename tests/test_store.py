@@ -74,3 +74,12 @@ def test_iter_runs_finds_every_suite(tmp_path):
     for suite in ("a", "b"):
         job_dir(tmp_path, suite, tiny_job().job_id).write_spec(tiny_job())
     assert [r.path.parent.name for r in iter_runs(tmp_path)] == ["a", "b"]
+
+
+def test_a_record_appended_after_a_torn_line_survives(tmp_path):
+    run = RunDir(tmp_path / "job")
+    run.append_scores({"epoch": 1})
+    with open(run.scores_path, "a") as f:
+        f.write('{"epoch": 2, "fi')  # a crash mid-write
+    run.append_scores({"epoch": 3})
+    assert [r["epoch"] for r in run.scores()] == [1, 3]

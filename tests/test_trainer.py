@@ -158,3 +158,20 @@ def test_scored_epochs_keep_a_generator_snapshot_for_rescoring(tmp_path, acceler
     assert checkpoint.load_generator(run, G, use_ema=False) == 3
     with pytest.raises(HarnessError, match=r"no snapshot of epoch 1; snapshots exist for epochs: \[2, 3\]"):
         checkpoint.load_generator(run, G, use_ema=False, epoch=1)
+
+
+def test_n_critic_counts_across_epochs_so_small_epochs_still_train_g(tmp_path, accelerator):
+    job = _with(tiny_job(epochs=3), "train", n_critic=5)  # 4 batches per epoch: fewer than n_critic
+    run = RunDir(tmp_path / "job")
+    _train(job, run, accelerator)
+    assert sum("g_loss" in r for r in run.metrics()) >= 2  # G steps at global steps 5 and 10
+    assert torch.load(run.checkpoint_path, weights_only=True)["opt_g"]["state"]  # Adam has moments: G was stepped
+
+
+def test_batch_larger_than_an_epoch_is_refused(tmp_path):
+    from harness.errors import ConfigError
+    from harness.runner import check_batch
+
+    job = _with(tiny_job(), "data", oversample=8)
+    with pytest.raises(ConfigError, match="8 training images per epoch"):
+        check_batch(job, load_dataset(job.data, Path(".")))

@@ -20,6 +20,8 @@ class ImageFolder:
         # A folder with train/ and test/ inside is split like CIFAR; otherwise the whole folder is every split.
         if (folder / split).is_dir():
             folder = folder / split
+        elif any((folder / s).is_dir() for s in ("train", "test")):
+            raise DataError(f"{spec.label}: {folder} is split into train/ and test/ but has no {split}/ folder")
         if not folder.is_dir():
             raise DataError(f"{spec.label}: image folder {folder} does not exist")
         images, labels, names = read_tree(folder, spec.resolution)

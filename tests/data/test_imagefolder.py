@@ -82,3 +82,18 @@ def test_empty_folder_raises_data_error(tmp_path):
 def test_no_path_raises_config_error(tmp_path):
     with pytest.raises(ConfigError, match="faces: .*needs a 'path'"):
         load_dataset(DataSpec("imagefolder", "faces", 16), tmp_path)
+
+
+def test_a_split_folder_without_the_asked_split_is_an_error_not_a_class(tmp_path):
+    import torch
+
+    from harness.data import load_dataset
+    from harness.errors import DataError
+    from harness.specs import DataSpec
+    from tests.conftest import write_pngs
+
+    write_pngs(tmp_path / "pets" / "train" / "cat", torch.zeros(2, 3, 8, 8, dtype=torch.uint8))
+    spec = DataSpec("imagefolder", "pets", 8, path=str(tmp_path / "pets"))
+    assert len(load_dataset(spec, tmp_path, "train")) == 2
+    with pytest.raises(DataError, match="no test/ folder"):
+        load_dataset(spec, tmp_path, "test")
