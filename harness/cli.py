@@ -98,6 +98,21 @@ def report(
 
 
 @app.command()
+def status(suite_path: SuiteArg, results: ResultsOpt = Path("results")) -> None:
+    """Counts of pending / running / stale / done / failed jobs, and the jobs not done."""
+    from harness.status import suite_status
+    from harness.suite import load_suite
+
+    suite = load_suite(suite_path)
+    counts, states = suite_status(suite, results)
+    order = ("done", "running", "stale", "failed", "pending")
+    out.print(f"{suite.name}: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in order), highlight=False)
+    for s in states:
+        if s.state != "done":
+            out.print(f"  {s.state:8} {s.job_id}  {s.detail}", markup=False, highlight=False)
+
+
+@app.command()
 def score(
     target: Annotated[Path, typer.Argument(help="A job's run folder, or a suite's results folder (every job in it).")],
     protocol: ProtocolOpt = "fid10k-train",

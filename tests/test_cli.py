@@ -126,6 +126,8 @@ def test_killed_mid_epoch_run_resumes_from_the_last_checkpoint(tmp_path):
     assert json.loads((run_dir / "status.json").read_text())["state"] == "running"  # killed, never finished
     epochs_before = [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert epochs_before and epochs_before[-1] < 4
+    status = harness("status", str(suite), "--results", str(results))
+    assert status.returncode == 0 and "kill: 0 done, 0 running, 1 stale" in status.stdout
 
     done = harness("run", str(suite), "--results", str(results), "--device", "cpu")
     assert done.returncode == 0, done.stderr

@@ -1,0 +1,49 @@
+"""Where a suite stands: each job's state in the results folder, with runs whose process has died marked stale."""
+
+import os
+import socket
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.store import PENDING, RUNNING, job_dir
+from harness.suite import Suite
+
+STALE = "stale"  # status says running, but its process on this host is gone (killed, node lost): rerun resumes it
+
+
+@dataclass(frozen=True)
+class JobState:
+    job_id: str
+    state: str
+    detail: str
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def job_state(run) -> JobState:
+    status = run.status()
+    state, detail = status.get("state", PENDING), status.get("error", "")
+    epochs = len(run.metrics())
+    if state == RUNNING:
+        here = status.get("host") == socket.gethostname()
+        if here and not _alive(int(status.get("pid", -1))):
+            state, detail = STALE, f"pid {status.get('pid')} is gone"
+        else:
+            detail = f"on {status.get('host')} pid {status.get('pid')}"
+    if epochs and state != "done":
+        detail = f"{epochs} epochs done; {detail}".rstrip("; ")
+    return JobState(run.path.name, state, detail)
+
+
+def suite_status(suite: Suite, results: Path) -> tuple[Counter, list[JobState]]:
+    states = [job_state(job_dir(results, suite.name, job.job_id)) for job in suite.jobs]
+    return Counter(s.state for s in states), states
