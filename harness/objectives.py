@@ -43,21 +43,29 @@ def _probabilities(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> Stat
     return {"d_real": torch.sigmoid(real_logits).mean().item(), "d_fake": torch.sigmoid(fake_logits).mean().item()}
 
 
+def bce_d(real_logits: torch.Tensor, fake_logits: torch.Tensor, label_smoothing: float) -> tuple[torch.Tensor, Stats]:
+    """D's BCE: 'real' logits towards 1 - label_smoothing (one-sided smoothing), 'fake' logits towards 0."""
+    target = torch.full_like(real_logits, 1.0 - label_smoothing)
+    loss = F.binary_cross_entropy_with_logits(real_logits, target) + F.binary_cross_entropy_with_logits(
+        fake_logits, torch.zeros_like(fake_logits)
+    )
+    return loss, _probabilities(real_logits, fake_logits)
+
+
+def bce_g(fake_logits: torch.Tensor) -> tuple[torch.Tensor, Stats]:
+    """The non-saturating G loss: -log D(G(z)) rather than log(1 - D(G(z)))."""
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits)), {}
+
+
 @OBJECTIVES.register("bce")
 class NonSaturatingBCE(Objective):
     """Goodfellow et al.'s loss with the non-saturating G loss (as DCGAN trains); one-sided label smoothing."""
 
     def d_loss(self, D, real, fake, y_real, y_fake):
-        real_logits, fake_logits = self.logits(D, real, y_real), self.logits(D, fake, y_fake)
-        target = torch.full_like(real_logits, 1.0 - self.train.label_smoothing)
-        loss = F.binary_cross_entropy_with_logits(real_logits, target) + F.binary_cross_entropy_with_logits(
-            fake_logits, torch.zeros_like(fake_logits)
-        )
-        return loss, _probabilities(real_logits, fake_logits)
+        return bce_d(self.logits(D, real, y_real), self.logits(D, fake, y_fake), self.train.label_smoothing)
 
     def g_loss(self, D, fake, y_fake, real):
-        logits = self.logits(D, fake, y_fake)
-        return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)), {}
+        return bce_g(self.logits(D, fake, y_fake))
 
 
 @OBJECTIVES.register("hinge")
@@ -122,12 +130,7 @@ class SiameseBCE(Objective):
 
     def d_loss(self, D, real, fake, y_real, y_fake):
         same, different = self.pair(D, real, real.roll(1, dims=0)), self.pair(D, real, fake)
-        target = torch.full_like(same, 1.0 - self.train.label_smoothing)
-        loss = F.binary_cross_entropy_with_logits(same, target) + F.binary_cross_entropy_with_logits(
-            different, torch.zeros_like(different)
-        )
-        return loss, _probabilities(same, different)
+        return bce_d(same, different, self.train.label_smoothing)
 
     def g_loss(self, D, fake, y_fake, real):
-        logits = self.pair(D, real, fake)
-        return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)), {}
+        return bce_g(self.pair(D, real, fake))
