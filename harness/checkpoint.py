@@ -1,7 +1,7 @@
 """Per-epoch training checkpoints: nets, optimisers, schedules, EMA, counters and RNG state; atomic and safe to load."""
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -25,21 +25,41 @@ class TrainState:
     ema: AveragedModel | None = None
 
 
-def _rng_state() -> dict:
-    # The loop draws noise only from torch's generators; data order is a function of (seed, epoch), not RNG state.
+def rng_state() -> dict:
+    """This process's generators. The loop draws noise only from torch's; data order is a function of (seed, epoch)."""
     state = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def save(run: RunDir, job_id: str, epoch: int, step: int, s: TrainState, unwrap) -> None:
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@dataclass
+class Position:
+    """Where training stands: `epoch` epochs finished, then `batch` batches of the next one (a stop mid-epoch),
+    with that partial epoch's loss sums so its record comes out as if it had not been interrupted."""
+
+    epoch: int = 0
+    step: int = 0
+    batch: int = 0
+    partial: dict = field(default_factory=dict)
+    rng: list = field(default_factory=list)  # one state per rank, in rank order
+
+
+def save(run: RunDir, job_id: str, at: Position, s: TrainState, unwrap) -> None:
     atomic.save_torch(
         run.checkpoint_path,
         {
             "job_id": job_id,
-            "epoch": epoch,
-            "step": step,
+            "epoch": at.epoch,
+            "step": at.step,
+            "batch": at.batch,
+            "partial": at.partial,
             "G": unwrap(s.G).state_dict(),
             "D": unwrap(s.D).state_dict(),
             "opt_g": s.opt_g.state_dict(),
@@ -47,33 +67,30 @@ def save(run: RunDir, job_id: str, epoch: int, step: int, s: TrainState, unwrap)
             "sched_g": s.sched_g.state_dict(),
             "sched_d": s.sched_d.state_dict(),
             "ema": s.ema.state_dict() if s.ema is not None else None,
-            "rng": _rng_state(),
+            "rng": at.rng,
         },
     )
 
 
-def load(run: RunDir, job_id: str, s: TrainState, unwrap) -> tuple[int, int]:
-    """Restore the last finished epoch; (0, 0) when there is no usable checkpoint."""
+def load(run: RunDir, job_id: str, s: TrainState, unwrap) -> Position:
+    """Restore nets, optimisers, schedules and EMA from the run's checkpoint; Position() when there is none usable."""
     if not run.checkpoint_path.exists():
-        return 0, 0
+        return Position()
     try:
         ckpt = torch.load(run.checkpoint_path, map_location="cpu", weights_only=True)
     except Exception as e:  # atomic writes make this rare; never trust a damaged file
         warnings.warn(f"{run.checkpoint_path} is unreadable ({type(e).__name__}); training from scratch", stacklevel=2)
-        return 0, 0
+        return Position()
     if ckpt.get("job_id") != job_id:
         warnings.warn(f"{run.checkpoint_path} belongs to another job; training from scratch", stacklevel=2)
-        return 0, 0
+        return Position()
     unwrap(s.G).load_state_dict(ckpt["G"])
     unwrap(s.D).load_state_dict(ckpt["D"])
     for name in ("opt_g", "opt_d", "sched_g", "sched_d"):
         getattr(s, name).load_state_dict(ckpt[name])
     if s.ema is not None and ckpt["ema"] is not None:
         s.ema.load_state_dict(ckpt["ema"])
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    if "cuda" in ckpt["rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-    return ckpt["epoch"], ckpt["step"]
+    return Position(ckpt["epoch"], ckpt["step"], ckpt.get("batch", 0), ckpt.get("partial") or {}, ckpt["rng"])
 
 
 def save_snapshot(run: RunDir, epoch: int, s: TrainState, unwrap) -> None:

@@ -51,21 +51,31 @@ def balanced_labels(n: int, num_classes: int, gen: torch.Generator) -> torch.Ten
 
 @torch.no_grad()
 def generate(
-    G: torch.nn.Module, n: int, z_dim: int, batch_size: int, device: torch.device, seed: int, num_classes: int = 0
+    G: torch.nn.Module,
+    n: int,
+    z_dim: int,
+    batch_size: int,
+    device: torch.device,
+    seed: int,
+    num_classes: int = 0,
+    share: range | None = None,
 ) -> torch.Tensor:
-    """n samples from G (in eval mode) as uint8 on the CPU, noise and labels from their own seeded generator;
-    num_classes > 0 asks a conditional G for class-balanced samples."""
+    """Samples from G (in eval mode) as uint8 on the CPU, noise and labels drawn for all n from their own seeded
+    generator; `share` (a range of sample indices) makes only those, so ranks can split the work and the samples
+    are the same however many ranks make them. num_classes > 0 asks a conditional G for class-balanced samples."""
     gen = torch.Generator(device="cpu").manual_seed(seed)
     labels = balanced_labels(n, num_classes, gen) if num_classes else None
+    z_all = torch.randn(n, z_dim, generator=gen)
+    share = share if share is not None else range(n)
     was_training = G.training
     G.eval()
     out = []
-    for start in range(0, n, batch_size):
-        z = torch.randn(min(batch_size, n - start), z_dim, generator=gen).to(device)
-        y = labels[start : start + len(z)].to(device) if labels is not None else None
-        out.append(to_uint8(G(z, y).float()).cpu())
+    for start in range(share.start, share.stop, batch_size):
+        stop = min(start + batch_size, share.stop)
+        y = labels[start:stop].to(device) if labels is not None else None
+        out.append(to_uint8(G(z_all[start:stop].to(device), y).float()).cpu())
     G.train(was_training)
-    return torch.cat(out)
+    return torch.cat(out) if out else torch.empty(0, 3, 0, 0, dtype=torch.uint8)
 
 
 @functools.cache

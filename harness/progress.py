@@ -16,9 +16,9 @@ def describe(record: dict[str, Any]) -> str:
 class SuiteProgress:
     """Implements the trainer's Progress for one job at a time, plus a bar over the suite's jobs."""
 
-    def __init__(self, total_jobs: int, console: Console | None = None):
-        self.console = console or Console(stderr=True, soft_wrap=True)
-        self.live = self.console.is_terminal
+    def __init__(self, total_jobs: int, console: Console | None = None, quiet: bool = False):
+        self.console = console or Console(stderr=True, soft_wrap=True, quiet=quiet)  # quiet: a rank other than 0
+        self.live = self.console.is_terminal and not quiet
         self.bars = Progress(
             TextColumn("{task.description}"),
             BarColumn(),

@@ -11,17 +11,23 @@ from accelerate import Accelerator
 
 from harness import __version__, checkpoint, samples, scoring
 from harness.data import ImageSet, load_dataset, sharpen
+from harness.distributed import StopRequest
 from harness.errors import ConfigError, HarnessError
 from harness.models import ARCHS
 from harness.specs import JobSpec
-from harness.store import DONE, FAILED, RUNNING, RunDir
-from harness.trainer import Progress, Scorer, build, train
+from harness.store import DONE, FAILED, INTERRUPTED, RUNNING, RunDir
+from harness.trainer import Interrupted, Progress, Scorer, build, train
 
 
-def make_scorer(job: JobSpec, data: ImageSet, data_root: Path, device) -> tuple[Scorer, dict[str, Any]]:
+def make_scorer(job: JobSpec, data: ImageSet, data_root: Path, accelerator: Accelerator) -> tuple[Scorer, dict]:
     ref = scoring.reference(job, job.eval, data_root, data)
     classes = scoring.num_classes(job, len(data.class_names))
-    return (lambda G, epoch: scoring.score_generator(G, job, job.eval, ref, classes, device)), ref.protocol
+    device = accelerator.device
+
+    def scorer(G, epoch):
+        return scoring.score_generator(G, job, job.eval, ref, classes, device, accelerator)
+
+    return scorer, ref.protocol
 
 
 def check_batch(job: JobSpec, data: ImageSet) -> None:
@@ -82,29 +88,45 @@ def final_samples(job: JobSpec, run: RunDir, num_classes: int) -> None:
 
 
 def run_job(
-    job: JobSpec, run: RunDir, accelerator: Accelerator, data_root: Path, progress: Progress | None = None
+    job: JobSpec,
+    run: RunDir,
+    accelerator: Accelerator,
+    data_root: Path,
+    progress: Progress | None = None,
+    stop: StopRequest | None = None,
 ) -> str:
-    """Train and score one job; returns its final state. Failures are recorded in status.json, then re-raised."""
+    """Train and score one job on every rank of `accelerator`; returns its final state. The main process alone
+    writes records. A stop request ends in INTERRUPTED (resumable); failures are recorded, then re-raised."""
     if run.state == DONE:
         return "skipped"
-    run.write_spec(job)
-    run.set_status(RUNNING, started=time.time())
+    main = accelerator.is_main_process
+    if main:
+        run.write_spec(job)
+        run.set_status(RUNNING, started=time.time(), processes=accelerator.num_processes)
     try:
         data = load_dataset(job.data, data_root)
         check_batch(job, data)
-        scorer, proto = make_scorer(job, data, data_root, accelerator.device) if job.eval.metrics else (None, None)
-        resumed_from = train(job, run, accelerator, sharpen(data, job.data.sharpen), scorer, progress)
-        if accelerator.is_main_process:
+        scorer, proto = make_scorer(job, data, data_root, accelerator) if job.eval.metrics else (None, None)
+        resumed_from = train(job, run, accelerator, sharpen(data, job.data.sharpen), scorer, progress, stop)
+        if main:
             final_samples(job, run, len(data.class_names))
-            run.write_final({**summarise(job, run, proto, str(accelerator.device)), "resumed_from_epoch": resumed_from})
+            final = summarise(job, run, proto, str(accelerator.device))
+            run.write_final({**final, "processes": accelerator.num_processes, "resumed_from_epoch": resumed_from})
             run.set_status(DONE, finished=time.time())
         return DONE
+    except Interrupted as e:
+        if main:
+            run.set_status(INTERRUPTED, epoch=e.epoch, batch=e.batch, error=str(e))
+        return INTERRUPTED
     except HarnessError as e:
-        run.set_status(FAILED, error=str(e))
+        if main:
+            run.set_status(FAILED, error=str(e))
         raise
     except Exception as e:
-        run.set_status(FAILED, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+        if main:
+            run.set_status(FAILED, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
         raise
     except KeyboardInterrupt:
-        run.set_status(FAILED, error="interrupted; run again to resume from the last checkpoint")
+        if main:
+            run.set_status(INTERRUPTED, error="interrupted; run again to resume from the last checkpoint")
         raise

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from harness import checkpoint, evaluate, protocols
+from harness import checkpoint, distributed, evaluate, protocols
 from harness.data import ImageSet, load_dataset, subsample
 from harness.errors import ConfigError
 from harness.models import ARCHS
@@ -52,9 +52,18 @@ def num_classes(job: JobSpec, data_classes: int) -> int:
     return data_classes if ARCHS.get(job.model.arch).conditional else 0
 
 
-def score_generator(G, job: JobSpec, spec: EvalSpec, ref: Reference, classes: int, device) -> dict[str, Any]:
+def score_generator(G, job: JobSpec, spec: EvalSpec, ref: Reference, classes: int, device, accelerator=None) -> dict:
+    """Generate spec.n_samples and score them. With an Accelerator of several ranks, each rank generates its share,
+    the shares are gathered and the main process alone runs torch-fidelity (the others return {})."""
     t0 = time.perf_counter()
-    fakes = evaluate.generate(G, spec.n_samples, job.model.z_dim, 256, device, seed=job.train.seed, num_classes=classes)
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+    n = spec.n_samples
+    share = distributed.part(n, rank, world)
+    fakes = evaluate.generate(G, n, job.model.z_dim, 256, device, seed=job.train.seed, num_classes=classes, share=share)
+    if world > 1:
+        fakes = distributed.gather_parts(accelerator, fakes, n)
+    if rank != 0:
+        return {}
     scores = evaluate.score(fakes, ref.images, ref.key, spec, cuda=torch.device(device).type == "cuda")
     return {**scores, "eval_seconds": time.perf_counter() - t0}
 
@@ -75,3 +84,16 @@ def rescore(run: RunDir, protocol: str, data_root: Path, device: str = "cpu", ep
     record |= score_generator(G.to(device), job, spec, ref, num_classes(job, classes), device)
     run.append_scores(record)
     return record
+
+
+def rescore_all(target: Path, protocol: str, data_root: Path, device: str, epoch: int | None):
+    """Re-score every finished-or-interrupted job under target (a run folder or a suite's results folder)."""
+    from harness.store import iter_runs
+
+    runs = list(iter_runs(target))
+    if not runs:
+        raise ConfigError(f"{target}: no runs here (no spec.json); pass a run folder or a suite's results folder")
+    for run in runs:
+        if not run.checkpoint_path.exists():
+            continue  # never trained past its first epoch: nothing to score
+        yield run.path.name, rescore(run, protocol, data_root, device, epoch)

@@ -50,6 +50,7 @@ class TrainSpec:
     augment: str = "none"  # none | diffaugment | cutmix | saturation
     gp_weight: float = 10.0  # gradient-penalty weight (wasserstein-gp)
     clip_value: float = 0.01  # critic weight clipping (wasserstein)
+    processes: int = 1  # DDP ranks training this one job; batch_size is the global batch, split across them
 
 
 @dataclass(frozen=True)

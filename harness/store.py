@@ -14,6 +14,7 @@ from harness.errors import ConfigError
 from harness.specs import JobSpec, is_safe_name
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+INTERRUPTED = "interrupted"  # stopped on request (SLURM's warning signal, preemption, Ctrl-C) after a checkpoint
 
 
 class RunDir:
@@ -28,6 +29,8 @@ class RunDir:
     samples_dir = property(lambda self: self.path / "samples")
     scores_path = property(lambda self: self.path / "scores.jsonl")
     snapshots_dir = property(lambda self: self.path / "snapshots")
+    stop_path = property(lambda self: self.path / "STOP")  # a launcher asks the job's ranks to checkpoint and stop
+    log_path = property(lambda self: self.path / "run.log")  # output of a job run in its own process
 
     def write_spec(self, spec: JobSpec) -> None:
         atomic.write_json(self.spec_path, {"job_id": spec.job_id, **spec.to_dict()})

@@ -45,6 +45,7 @@ class Suite:
     name: str
     description: str
     jobs: tuple[JobSpec, ...]
+    path: Path | None = None  # the YAML file, which launchers hand to the processes they start
 
 
 def _check_keys(mapping: Any, valid: typing.Iterable[str], where: str) -> dict:
@@ -218,6 +219,12 @@ def validate(job: JobSpec, where: str) -> None:
     for key, registry in _CHOICES.items():
         registry.get(getattr(t, key), f"{where}.{key}")
     _positive(t.n_critic, f"{where}.n_critic")
+    _positive(t.processes, f"{where}.processes")
+    if t.batch_size % t.processes:
+        raise ConfigError(
+            f"{where}.batch_size: {t.batch_size} does not split over {t.processes} processes (it is the global batch); "
+            f"use a multiple of {t.processes}"
+        )
     for key in ("label_smoothing", "ema"):
         if not 0 <= getattr(t, key) < 1:
             raise ConfigError(f"{where}.{key}: must be in [0, 1), got {getattr(t, key)}")
@@ -320,7 +327,7 @@ def load_suite(path: str | Path) -> Suite:
         raise ConfigError(f"{path}: {e}") from None
     if not is_safe_name(suite.name):
         raise ConfigError(f"{path}: name: {suite.name!r} cannot be a folder name; use letters, digits, '.', '_', '-'")
-    return suite
+    return dataclasses.replace(suite, path=path.resolve())
 
 
 def select(jobs: tuple[JobSpec, ...], only: str | None) -> list[JobSpec]:
@@ -329,3 +336,19 @@ def select(jobs: tuple[JobSpec, ...], only: str | None) -> list[JobSpec]:
     if not chosen:
         raise ConfigError(f"--only {only!r} matches no job; `harness plan` lists the job ids")
     return chosen
+
+
+def pick(suite: Suite, index: int | None, job_id: str | None) -> JobSpec:
+    """One job of the suite, by its position in `harness plan` or by its id."""
+    if (index is None) == (job_id is None):
+        raise ConfigError("give exactly one of --index and --job-id")
+    if index is not None:
+        if not 0 <= index < len(suite.jobs):
+            raise ConfigError(f"--index {index}: {suite.name} has jobs 0 to {len(suite.jobs) - 1}")
+        return suite.jobs[index]
+    for job in suite.jobs:
+        if job.job_id == job_id:
+            return job
+    raise ConfigError(
+        f"--job-id {job_id}: not a job of {suite.name} (was the suite edited?); `harness plan` lists them"
+    )

@@ -5,20 +5,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
-from tests.helpers import tiny_suite
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def harness(*args: str, cwd: Path = REPO, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
-    )
+from tests.helpers import REPO, harness, tiny_suite
 
 
 def test_help_lists_the_commands():

@@ -34,6 +34,7 @@ CHANGES = [
     ("train", "augment", "diffaugment"),
     ("train", "gp_weight", 5.0),
     ("train", "clip_value", 0.02),
+    ("train", "processes", 2),
     ("data", "source", "imagefolder"),
     ("data", "label", "cifar10"),
     ("data", "resolution", 64),

@@ -72,6 +72,70 @@ def test_resume_continues_the_epoch_counter_and_matches_an_uninterrupted_run(tmp
     assert [r["d_loss"] for r in straight.metrics()] == [r["d_loss"] for r in resumed.metrics()]
 
 
+class StopAt:
+    """Progress that requests a stop after `batches` steps of `epoch`, as SLURM's warning signal would."""
+
+    def __init__(self, stop, epoch, batches):
+        self.stop, self.epoch, self.batches, self.current, self.seen = stop, epoch, batches, 0, 0
+
+    def epoch_started(self, epoch, steps):
+        self.current, self.seen = epoch, 0
+
+    def step(self):
+        self.seen += 1
+        if self.current == self.epoch and self.seen == self.batches:
+            self.stop.set()
+
+    def epoch_ended(self, record):
+        pass
+
+
+@pytest.mark.parametrize("batches", [2, 4], ids=["mid-epoch", "end-of-epoch"])
+def test_a_stop_request_checkpoints_and_the_resumed_run_matches_an_uninterrupted_one(tmp_path, accelerator, batches):
+    from harness.distributed import StopRequest
+    from harness.trainer import Interrupted
+
+    job = _with(tiny_job(epochs=3), "train", ema=0.9)
+    straight = RunDir(tmp_path / "straight")
+    _train(job, straight, accelerator)
+
+    resumed, stop = RunDir(tmp_path / "resumed"), StopRequest()
+    with pytest.raises(Interrupted) as stopped:
+        train(
+            job, resumed, accelerator, load_dataset(job.data, Path(".")), progress=StopAt(stop, 2, batches), stop=stop
+        )
+    ckpt = torch.load(resumed.checkpoint_path, weights_only=True)
+    if batches < 4:  # 4 batches per epoch: a stop in the middle keeps the partial epoch
+        assert (stopped.value.epoch, stopped.value.batch) == (2, batches)
+        assert (ckpt["epoch"], ckpt["batch"], ckpt["step"]) == (1, batches, 4 + batches)
+    else:  # the last batch: the epoch is finished and recorded first
+        assert (stopped.value.epoch, stopped.value.batch) == (3, 0)
+        assert (ckpt["epoch"], ckpt["batch"]) == (2, 0)
+    assert _train(job, resumed, accelerator) == ckpt["epoch"]
+
+    a, b = straight.metrics(), resumed.metrics()
+    assert [r["epoch"] for r in b] == [1, 2, 3] and [r["step"] for r in b] == [4, 8, 12]
+    for key in ("d_loss", "g_loss", "d_real", "d_fake"):
+        assert [r[key] for r in a] == pytest.approx([r[key] for r in b], rel=1e-12, abs=0), key
+    final_a = torch.load(straight.checkpoint_path, weights_only=True)
+    final_b = torch.load(resumed.checkpoint_path, weights_only=True)
+    for name in ("G", "D", "ema"):
+        for key in final_a[name]:
+            assert torch.equal(final_a[name][key], final_b[name][key]), f"{name}.{key} differs after resume"
+
+
+def test_a_stop_file_is_a_stop_request(tmp_path, accelerator):
+    from harness.distributed import StopRequest
+    from harness.trainer import Interrupted
+
+    job, run = tiny_job(epochs=2), RunDir(tmp_path / "job")
+    run.path.mkdir(parents=True)
+    run.stop_path.touch()
+    with pytest.raises(Interrupted):
+        train(job, run, accelerator, load_dataset(job.data, Path(".")), stop=StopRequest(run.stop_path))
+    assert torch.load(run.checkpoint_path, weights_only=True)["batch"] == 1  # stopped after its first step
+
+
 def test_records_of_epochs_past_the_checkpoint_are_replaced_on_resume(tmp_path, accelerator):
     job, run = tiny_job(epochs=2), RunDir(tmp_path / "job")
     with pytest.raises(KeyboardInterrupt):

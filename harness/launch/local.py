@@ -1,16 +1,19 @@
-"""Run a suite's jobs one after another in this process, on the CPU or one GPU, through one Accelerator."""
+"""Run a suite's jobs on this machine: one after another in this process, a job of several ranks through
+accelerate launch, or K single-rank jobs packed onto the device at once. And `harness run-job`: one job, idempotent."""
 
+import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
-from accelerate import Accelerator
 
+from harness.distributed import StopRequest, launched_world_size, make_accelerator
 from harness.errors import ConfigError, HarnessError
+from harness.launch.processes import Where, exit_code, launch_ranks, run_packed
+from harness.launch.signals import on_stop_signals
 from harness.progress import SuiteProgress
 from harness.runner import run_job
 from harness.specs import JobSpec
-from harness.store import DONE, job_dir
+from harness.store import DONE, FAILED, INTERRUPTED, RunDir, job_dir
 from harness.suite import Suite
 
 
@@ -19,49 +22,114 @@ class Outcome:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    interrupted: list[str] = field(default_factory=list)
 
 
-def accelerator_for(device: str) -> Accelerator:
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is visible; use --device cpu")
-    if device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"--device {device!r}: valid: auto, cpu, cuda")
-    return Accelerator(cpu=device == "cpu")
-
-
-def run_suite(suite: Suite, jobs: list[JobSpec], results: Path, device: str, data_root: Path) -> Outcome:
+def run_suite(suite: Suite, jobs: list[JobSpec], where: Where, jobs_per_device: int = 1) -> Outcome:
+    """Every job not done yet. Single-rank jobs run here in turn, or `jobs_per_device` at a time in their own
+    processes; jobs with `processes: N` run one at a time as N ranks."""
     outcome = Outcome()
-    runs = [(job, job_dir(results, suite.name, job.job_id)) for job in jobs]
+    runs = [(job, job_dir(where.results, suite.name, job.job_id)) for job in jobs]
     outcome.skipped = [job.job_id for job, run in runs if run.state == DONE]
     pending = [(job, run) for job, run in runs if run.state != DONE]
     if not pending:
         return outcome
-    accelerator = accelerator_for(device)
+    single = [(job, run) for job, run in pending if job.train.processes == 1]
+    ranked = [(job, run) for job, run in pending if job.train.processes > 1]
     with SuiteProgress(len(pending)) as progress:
+
+        def ended(job: JobSpec, run: RunDir, code: int) -> None:
+            state = _record(outcome, job, run, code)
+            progress.job_ended(job.job_id, state)
+
+        if jobs_per_device > 1:
+            where = _threads_for(where, jobs_per_device)
+            progress.log(f"packing {len(single)} jobs, {jobs_per_device} at a time; logs in each job's run.log")
+            run_packed(suite.path, single, where, jobs_per_device, ended)
+        else:
+            _run_here(single, where, progress, outcome)
+        for job, run in ranked:
+            if outcome.interrupted:
+                break
+            progress.log(f"[bold]{job.job_id}[/bold]: {job.train.processes} processes")
+            ended(job, run, launch_ranks(suite.path, job, run, where))
+    return outcome
+
+
+def _threads_for(where: Where, k: int) -> Where:
+    """K packed jobs share the CPU cores equally unless --threads says otherwise."""
+    if where.threads:
+        return where
+    return Where(where.results, where.data_root, where.device, max(1, (os.cpu_count() or 1) // k))
+
+
+def _run_here(pending: list[tuple[JobSpec, RunDir]], where: Where, progress: SuiteProgress, outcome: Outcome) -> None:
+    set_threads(where.threads)
+    accelerator = make_accelerator(where.device)
+    stop = StopRequest()
+    with on_stop_signals(stop.set):
         for job, run in pending:
             progress.job_started(job.job_id, job.train.epochs)
             try:
-                state = run_job(job, run, accelerator, data_root, progress)
-                outcome.done.append(job.job_id)
+                state = run_job(job, run, accelerator, where.data_root, progress, stop)
             except HarnessError as e:
                 state = f"failed: {e}"
                 outcome.failed.append((job.job_id, str(e)))
             except Exception as e:  # the suite goes on; status.json holds the traceback
                 state = f"failed: {type(e).__name__}: {e}"
                 outcome.failed.append((job.job_id, f"{type(e).__name__}: {e} (traceback in {run.status_path})"))
+            else:
+                (outcome.interrupted if state == INTERRUPTED else outcome.done).append(job.job_id)
             progress.job_ended(job.job_id, state)
-    return outcome
+            if stop.local():
+                break
 
 
-def rescore_all(target: Path, protocol: str, data_root: Path, device: str, epoch: int | None):
-    """Re-score every finished-or-interrupted job under target (a run folder or a suite's results folder)."""
-    from harness.scoring import rescore
-    from harness.store import iter_runs
+def _record(outcome: Outcome, job: JobSpec, run: RunDir, code: int) -> str:
+    """Sort a job run in another process by the state it recorded (its exit code when it recorded none)."""
+    state = run.state
+    if state == DONE:
+        outcome.done.append(job.job_id)
+    elif state == INTERRUPTED:
+        outcome.interrupted.append(job.job_id)
+    else:
+        error = run.status().get("error") if state == FAILED else None
+        error = error or f"exit code {code}; see {run.log_path if run.log_path.exists() else 'the output above'}"
+        outcome.failed.append((job.job_id, error))
+        return f"failed: {error}"
+    return state
 
-    runs = list(iter_runs(target))
-    if not runs:
-        raise ConfigError(f"{target}: no runs here (no spec.json); pass a run folder or a suite's results folder")
-    for run in runs:
-        if not run.checkpoint_path.exists():
-            continue  # never trained past its first epoch: nothing to score
-        yield run.path.name, rescore(run, protocol, data_root, device, epoch)
+
+def set_threads(threads: int | None) -> None:
+    """CPU threads for this job process: --threads, else SLURM's CPUs per task, else torch's default (all cores).
+    Bit-identical CPU results need the same number on both sides: kernels split reductions by thread."""
+    threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK", "0")) // max(1, launched_world_size())
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def run_one(suite: Suite, job: JobSpec, where: Where) -> int:
+    """`harness run-job`: run one job (as this rank when started by accelerate launch); returns the exit code:
+    0 done or already done, 75 stopped and checkpointed (run again to resume), 1 failed."""
+    run = job_dir(where.results, suite.name, job.job_id)
+    if run.state == DONE:
+        return 0
+    world = launched_world_size()
+    if job.train.processes > 1 and world == 1:
+        return launch_ranks(suite.path, job, run, where)
+    if world != job.train.processes:
+        raise ConfigError(
+            f"{job.job_id} trains with processes: {job.train.processes}, but was launched as {world} ranks; "
+            f"launch it with --num_processes {job.train.processes} or let `harness run-job` launch it"
+        )
+    if world == 1:
+        run.stop_path.unlink(missing_ok=True)  # a request to an earlier run; a launcher clears it for several ranks
+    set_threads(where.threads)
+    stop = StopRequest(run.stop_path)
+    with on_stop_signals(stop.set):
+        accelerator = make_accelerator(where.device)
+        with SuiteProgress(1, quiet=not accelerator.is_main_process) as progress:
+            progress.job_started(job.job_id, job.train.epochs)
+            state = run_job(job, run, accelerator, where.data_root, progress, stop)
+            progress.job_ended(job.job_id, state)
+    return exit_code(state)

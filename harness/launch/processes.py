@@ -1,0 +1,119 @@
+"""Jobs in their own processes: the command lines (`harness run-job`, wrapped in `accelerate launch` for a job of
+several ranks), one job's ranks on this machine, and K single-rank jobs packed onto one device at a time."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from harness.launch.signals import on_stop_signals
+from harness.specs import JobSpec
+from harness.store import DONE, INTERRUPTED, RunDir
+
+EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: checkpointed and stopped on request; the sbatch script requeues the task
+
+
+def exit_code(state: str) -> int:
+    return {DONE: 0, "skipped": 0, INTERRUPTED: EXIT_INTERRUPTED}.get(state, 1)
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a job's records go and what it runs on: the options every `harness run-job` it starts gets."""
+
+    results: Path
+    data_root: Path
+    device: str = "auto"
+    threads: int | None = None  # CPU threads per job process (torch intra-op); None: torch's default
+
+    def args(self) -> list[str]:
+        args = ["--results", str(self.results), "--data-root", str(self.data_root), "--device", self.device]
+        return args + (["--threads", str(self.threads)] if self.threads else [])
+
+
+def run_job_command(suite_path: Path, job_id: str, where: Where) -> list[str]:
+    """The command line of one job (one rank of it, inside accelerate launch)."""
+    return [sys.executable, "-m", "harness", "run-job", str(suite_path), "--job-id", job_id, *where.args()]
+
+
+def accelerate_command(processes: int, port: int, inner: list[str]) -> list[str]:
+    """`accelerate launch` of `inner` (a `python -m harness run-job ...` line) as `processes` ranks on this machine.
+    --multi_gpu is also right on CPUs: with no GPU visible the ranks form a gloo group (`--cpu` would start one)."""
+    module_args = inner[inner.index("-m") + 1 :]
+    return [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_machines", "1",
+        "--num_processes", str(processes), "--main_process_port", str(port), "--mixed_precision", "no",
+        "--dynamo_backend", "no", "-m", *module_args,
+    ]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rank_env(device: str, threads: int | None, processes: int) -> dict[str, str]:
+    """CPU ranks see no GPU; each gets an equal share of the cores unless told otherwise."""
+    env = dict(os.environ)
+    if device == "cpu" or not torch.cuda.is_available():
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    env["OMP_NUM_THREADS"] = str(threads or max(1, (os.cpu_count() or 1) // processes))
+    return env
+
+
+def launch_ranks(suite_path: Path, job: JobSpec, run: RunDir, where: Where) -> int:
+    """Run one job as `processes` DDP ranks through accelerate launch and wait. A stop signal here becomes the
+    job's STOP file, which every rank polls: the ranks sit below accelerate's launcher, out of this one's reach."""
+    run.stop_path.unlink(missing_ok=True)
+    inner = run_job_command(suite_path, job.job_id, where)
+    command = accelerate_command(job.train.processes, free_port(), inner)
+    with on_stop_signals(lambda: run.stop_path.touch()):
+        code = subprocess.run(command, env=rank_env(where.device, where.threads, job.train.processes)).returncode
+    run.stop_path.unlink(missing_ok=True)
+    return exit_code(run.state) if run.state in (DONE, INTERRUPTED) else code or 1
+
+
+@dataclass
+class Running:
+    job: JobSpec
+    run: RunDir
+    process: subprocess.Popen
+
+
+def run_packed(suite_path: Path, jobs: list[tuple[JobSpec, RunDir]], where: Where, k: int, on_end) -> None:
+    """Run single-rank jobs as separate processes, at most k at once on the one device (small GANs leave a GPU mostly
+    idle). Each job's output goes to its run.log; on_end(job, run, exit code) is called as each one finishes."""
+    queue, running = list(jobs), []
+    with ExitStack() as stack:
+        # The jobs get Ctrl-C from the terminal themselves; for USR1/TERM sent to this process, ask them via STOP.
+        stack.enter_context(on_stop_signals(lambda: [r.run.stop_path.touch() for r in running]))
+        while queue or running:
+            while queue and len(running) < k:
+                job, run = queue.pop(0)
+                running.append(_start(suite_path, job, run, where))
+            time.sleep(0.2)
+            for r in [r for r in running if r.process.poll() is not None]:
+                running.remove(r)
+                r.run.stop_path.unlink(missing_ok=True)
+                on_end(r.job, r.run, r.process.returncode)
+
+
+def _start(suite_path: Path, job: JobSpec, run: RunDir, where: Where) -> Running:
+    run.path.mkdir(parents=True, exist_ok=True)
+    run.stop_path.unlink(missing_ok=True)
+    log = open(run.log_path, "ab")  # noqa: SIM115 - the child holds it; closed here once the child has it
+    try:
+        env = {**os.environ, "OMP_NUM_THREADS": str(where.threads)} if where.threads else None
+        process = subprocess.Popen(
+            run_job_command(suite_path, job.job_id, where), stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+    finally:
+        log.close()
+    return Running(job, run, process)
