@@ -53,18 +53,37 @@ def plan(suite_path: SuiteArg, only: OnlyOpt = None, results: ResultsOpt = Path(
     out.print(table)
 
 
+DeviceOpt = Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu or cuda.")]
+ThreadsOpt = Annotated[
+    int | None, typer.Option("--threads", help="CPU threads per job process [default: all cores, shared when packing].")
+]
+
+
+def _where(results: Path, data_root: Path | None, device: str, threads: int | None):
+    from harness.launch.processes import Where
+    from harness.paths import data_root as resolve_data_root
+
+    if threads is not None and threads < 1:
+        raise typer.BadParameter("--threads must be ≥ 1")
+    return Where(results.resolve(), resolve_data_root(data_root).resolve(), device, threads)
+
+
 @app.command()
 def run(
     suite_path: SuiteArg,
     only: OnlyOpt = None,
     results: ResultsOpt = Path("results"),
-    device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu or cuda.")] = "auto",
+    device: DeviceOpt = "auto",
     data_root: DataRootOpt = None,
+    jobs_per_gpu: Annotated[
+        int,
+        typer.Option("--jobs-per-gpu", help="Run K single-process jobs at once on the device, each its own process."),
+    ] = 1,
+    threads: ThreadsOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would run, train nothing.")] = False,
 ) -> None:
     """Train and score every job of a suite that is not done yet (interrupted jobs resume)."""
     from harness.launch.local import run_suite
-    from harness.paths import data_root as resolve_data_root
     from harness.store import DONE, job_dir
 
     suite, jobs = _jobs(suite_path, only)
@@ -73,16 +92,94 @@ def run(
             done = job_dir(results, suite.name, j.job_id).state == DONE
             out.print(f"{'skip' if done else 'run '}  {j.job_id}", highlight=False)
         return
-    outcome = run_suite(suite, jobs, results, device, resolve_data_root(data_root))
+    if jobs_per_gpu < 1:
+        raise typer.BadParameter("--jobs-per-gpu must be ≥ 1")
+    outcome = run_suite(suite, jobs, _where(results, data_root, device, threads), jobs_per_gpu)
     out.print(
         f"{suite.name}: {len(outcome.done)} done, {len(outcome.skipped)} skipped (already done), "
-        f"{len(outcome.failed)} failed → {results / suite.name}",
+        f"{len(outcome.failed)} failed"
+        + (f", {len(outcome.interrupted)} interrupted" if outcome.interrupted else "")
+        + f" → {results / suite.name}",
         highlight=False,
     )
     for job_id, error in outcome.failed:
         err.print(f"failed {job_id}: {error}", highlight=False)
+    if outcome.interrupted:
+        err.print("interrupted: run the same command again to resume from the checkpoints", highlight=False)
+        raise typer.Exit(130)
     if outcome.failed:
         raise typer.Exit(1)
+
+
+@app.command("run-job")
+def run_job(
+    suite_path: SuiteArg,
+    index: Annotated[int | None, typer.Option("--index", help="The job's position in `harness plan` (from 0).")] = None,
+    job_id: Annotated[str | None, typer.Option("--job-id", help="The job's id.")] = None,
+    results: ResultsOpt = Path("results"),
+    device: DeviceOpt = "auto",
+    data_root: DataRootOpt = None,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Run ONE job of a suite (what a SLURM array task runs); idempotent. Exit 0: done; 75: stopped on a signal
+    after checkpointing (run again to resume); 1: failed."""
+    from harness.launch.local import run_one
+    from harness.suite import load_suite, pick
+
+    suite = load_suite(suite_path)
+    raise typer.Exit(run_one(suite, pick(suite, index, job_id), _where(results, data_root, device, threads)))
+
+
+@app.command()
+def submit(
+    suite_path: SuiteArg,
+    only: OnlyOpt = None,
+    results: ResultsOpt = Path("results"),
+    data_root: DataRootOpt = None,
+    device: DeviceOpt = "auto",
+    partition: Annotated[str | None, typer.Option(help="SLURM partition [default: the cluster's].")] = None,
+    time_limit: Annotated[str, typer.Option("--time", help="Time limit of each array task.")] = "24:00:00",
+    gpus_per_task: Annotated[
+        int, typer.Option("--gpus-per-task", help="GPUs per array task (per node for jobs spanning nodes); 0: CPUs.")
+    ] = 1,
+    cpus_per_task: Annotated[int, typer.Option("--cpus-per-task")] = 4,
+    mem: Annotated[str | None, typer.Option(help="Memory per node, e.g. 32G.")] = None,
+    account: Annotated[str | None, typer.Option(help="SLURM account.")] = None,
+    max_concurrent: Annotated[
+        int | None, typer.Option("--max-concurrent", help="Array tasks running at once (--array=...%K).")
+    ] = None,
+    jobs_per_gpu: Annotated[int, typer.Option("--jobs-per-gpu", help="Single-process jobs packed per task.")] = 1,
+    signal_seconds: Annotated[
+        int, typer.Option("--signal-seconds", help="USR1 this many seconds before the limit: checkpoint, requeue.")
+    ] = 120,
+    template: Annotated[Path | None, typer.Option(help="sbatch template [default: slurm/array.sbatch].")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the script(s), submit nothing.")] = False,
+) -> None:
+    """Submit the suite's pending jobs as SLURM job arrays: one task per job (or per K packed jobs). Jobs that are
+    done, or already queued by an earlier submit, are left out."""
+    from harness.launch import slurm
+
+    suite, jobs = _jobs(suite_path, only)
+    where = _where(results, data_root, device, None)
+    options = slurm.SbatchOptions(
+        partition, time_limit, gpus_per_task, cpus_per_task, mem, account, max_concurrent, jobs_per_gpu, signal_seconds
+    )
+    arrays = slurm.arrays(suite.name, suite.path, jobs, where)
+    if not arrays:
+        out.print(f"{suite.name}: nothing to submit (every job is done or queued)", highlight=False)
+        return
+    text = slurm.read_template(template)
+    for array in arrays:
+        script = slurm.render(array, options, where, sys.executable, Path.cwd(), text)
+        if dry_run:
+            out.print(script, markup=False, highlight=False, soft_wrap=True, end="")
+            continue
+        array_id = slurm.submit(array, options, where, script)
+        out.print(
+            f"submitted array {array_id}: {len(array.job_ids)} jobs in {array.tasks(options)} tasks "
+            f"→ logs in {where.results / suite.name / 'slurm'}",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -99,17 +196,21 @@ def report(
 
 @app.command()
 def status(suite_path: SuiteArg, results: ResultsOpt = Path("results")) -> None:
-    """Counts of pending / running / stale / done / failed jobs, and the jobs not done."""
-    from harness.status import suite_status
+    """Counts of pending / running / stale / interrupted / done / failed jobs, the jobs not done, and the state of
+    the suite's SLURM arrays."""
+    from harness.launch.processes import Where
+    from harness.launch.slurm import array_summary
+    from harness.status import ORDER, suite_status
     from harness.suite import load_suite
 
     suite = load_suite(suite_path)
     counts, states = suite_status(suite, results)
-    order = ("done", "running", "stale", "failed", "pending")
-    out.print(f"{suite.name}: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in order), highlight=False)
+    out.print(f"{suite.name}: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ORDER), highlight=False)
     for s in states:
         if s.state != "done":
-            out.print(f"  {s.state:8} {s.job_id}  {s.detail}", markup=False, highlight=False)
+            out.print(f"  {s.state:11} {s.job_id}  {s.detail}", markup=False, highlight=False)
+    for line in array_summary(Where(results.resolve(), Path()), suite.name):
+        out.print(line, highlight=False)
 
 
 @app.command()
@@ -121,8 +222,8 @@ def score(
     data_root: DataRootOpt = None,
 ) -> None:
     """Re-score stored generators under another protocol, without retraining; appends to each job's scores.jsonl."""
-    from harness.launch.local import rescore_all
     from harness.paths import data_root as resolve_data_root
+    from harness.scoring import rescore_all
 
     epoch = None if checkpoint == "latest" else _epoch(checkpoint)
     for job_id, record in rescore_all(target, protocol, resolve_data_root(data_root), device, epoch):

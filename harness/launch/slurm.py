@@ -1,0 +1,237 @@
+"""SLURM job arrays: render the sbatch script (a pure function of its inputs), submit it, and ask SLURM how the
+arrays of a suite stand. One array task runs one job (or K packed jobs) through `harness run-job`."""
+
+import re
+import shlex
+import shutil
+import subprocess
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import ConfigError, HarnessError
+from harness.launch.processes import Where
+from harness.specs import JobSpec
+from harness.store import DONE, append_jsonl, job_dir, read_jsonl
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "slurm" / "array.sbatch"
+DIRECTIVE_VALUE = re.compile(r"^[A-Za-z0-9_.:@%+=,/~-]+$")  # sbatch parses #SBATCH lines itself: no quoting there
+PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+
+
+@dataclass(frozen=True)
+class SbatchOptions:
+    partition: str | None = None
+    time: str = "24:00:00"
+    gpus_per_task: int = 1  # GPUs per array task (per node when a job spans nodes); 0 on a CPU-only cluster
+    cpus_per_task: int = 4
+    mem: str | None = None
+    account: str | None = None
+    max_concurrent: int | None = None  # array tasks running at once (%K)
+    jobs_per_gpu: int = 1  # single-rank jobs packed into one array task, sharing its GPU
+    signal_seconds: int = 120  # USR1 this long before the time limit: checkpoint and requeue
+
+
+@dataclass(frozen=True)
+class Array:
+    """One sbatch script: jobs of one suite that need the same resources (their number of processes)."""
+
+    suite_name: str
+    suite_path: Path
+    job_ids: tuple[str, ...]
+    processes: int
+
+    def shape(self, o: SbatchOptions) -> tuple[int, int]:
+        """(nodes, GPUs per node) for one task; a job with more processes than GPUs per node spans nodes."""
+        if o.gpus_per_task == 0 or self.processes <= o.gpus_per_task:
+            return 1, min(self.processes, o.gpus_per_task) if o.gpus_per_task else 0
+        nodes = -(-self.processes // o.gpus_per_task)
+        if self.processes % nodes:
+            raise ConfigError(
+                f"processes: {self.processes} do not split evenly over {nodes} nodes of {o.gpus_per_task} GPUs; "
+                "choose processes as a multiple of --gpus-per-task"
+            )
+        return nodes, self.processes // nodes
+
+    def per_task(self, o: SbatchOptions) -> int:
+        return o.jobs_per_gpu if self.processes == 1 else 1
+
+    def tasks(self, o: SbatchOptions) -> int:
+        return -(-len(self.job_ids) // self.per_task(o))
+
+
+def arrays(suite_name: str, suite_path: Path, jobs: list[JobSpec], where: Where) -> list[Array]:
+    """The jobs to submit, grouped by their number of processes (one array each): every job that is neither done
+    nor already waiting or running in an array submitted before."""
+    in_queue = {job for states in queued(where, suite_name).values() for job in states}
+    groups: dict[int, list[str]] = {}
+    for job in jobs:
+        if job.job_id not in in_queue and job_dir(where.results, suite_name, job.job_id).state != DONE:
+            groups.setdefault(job.train.processes, []).append(job.job_id)
+    return [Array(suite_name, suite_path, tuple(ids), p) for p, ids in sorted(groups.items())]
+
+
+def check(o: SbatchOptions) -> None:
+    for name in ("partition", "time", "mem", "account"):
+        value = getattr(o, name)
+        if value is not None and not DIRECTIVE_VALUE.match(value):
+            raise ConfigError(f"--{name.replace('_', '-')} {value!r}: not a SLURM value (letters, digits, ._:-)")
+    for name, low in (("gpus_per_task", 0), ("cpus_per_task", 1), ("jobs_per_gpu", 1), ("signal_seconds", 1)):
+        if getattr(o, name) < low:
+            raise ConfigError(f"--{name.replace('_', '-')} must be ≥ {low}")
+    if o.max_concurrent is not None and o.max_concurrent < 1:
+        raise ConfigError("--max-concurrent must be ≥ 1")
+    if o.jobs_per_gpu > 1 and o.gpus_per_task > 1:
+        raise ConfigError("--jobs-per-gpu packs jobs onto one GPU: use it with --gpus-per-task 1 (or 0 for CPUs)")
+
+
+def directives(a: Array, o: SbatchOptions, where: Where) -> list[str]:
+    nodes, gpus = a.shape(o)
+    throttle = f"%{o.max_concurrent}" if o.max_concurrent else ""
+    log_dir = where.results / a.suite_name / "slurm"
+    lines = {
+        "job-name": f"harness-{a.suite_name}" + (f"-p{a.processes}" if a.processes > 1 else ""),
+        "array": f"0-{a.tasks(o) - 1}{throttle}",
+        "output": f"{log_dir}/%A_%a.out",
+        "partition": o.partition,
+        "account": o.account,
+        "time": o.time,
+        "nodes": str(nodes),
+        "ntasks-per-node": "1",
+        "cpus-per-task": str(o.cpus_per_task),
+        "gpus-per-node": str(gpus) if gpus else None,
+        "mem": o.mem,
+    }
+    for key, value in lines.items():
+        if value is not None and not DIRECTIVE_VALUE.match(value):
+            raise ConfigError(f"{value!r} cannot go on an #SBATCH line (--{key}); use a path without spaces or quotes")
+    return [f"#SBATCH --{key}={value}" for key, value in lines.items() if value is not None]
+
+
+def launch_lines(a: Array, o: SbatchOptions, where: Where, python: str) -> list[str]:
+    """The body of launch_job(): run the job whose id is $1. One node: `harness run-job` (which starts the ranks
+    itself). Several nodes: srun puts one accelerate launcher on each node, ranked by SLURM_NODEID."""
+    q = shlex.quote
+    options = f"--results {q(str(where.results))} --data-root {q(str(where.data_root))} --device {q(where.device)}"
+    nodes, _ = a.shape(o)
+    if nodes == 1:
+        return [f'  {q(python)} -m harness run-job "$SUITE" --job-id "$1" {options}']
+    rank_command = (
+        'exec "$0" -m accelerate.commands.launch --multi_gpu '
+        f'--num_machines {nodes} --num_processes {a.processes} --machine_rank "$SLURM_NODEID" '
+        '--main_process_ip "$1" --main_process_port "$2" --mixed_precision no --dynamo_backend no '
+        '-m harness run-job "${@:3}"'
+    )
+    return [
+        "  local head port",
+        '  head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+        "  port=$(( 20000 + SLURM_ARRAY_JOB_ID % 20000 + SLURM_ARRAY_TASK_ID % 1000 ))",
+        f"  srun --nodes={nodes} --ntasks-per-node=1 --kill-on-bad-exit=1 bash -c {q(rank_command)} \\",
+        f'    {q(python)} "$head" "$port" "$SUITE" --job-id "$1" {options}',
+        "  local code=$?",
+        "  # accelerate's launcher reports a rank's exit 75 as a failure: the job's own status says what happened",
+        '  grep -q \'"state": "interrupted"\' "$RUNS/$1/status.json" 2>/dev/null && return 75',
+        '  return "$code"',
+    ]
+
+
+def render(a: Array, o: SbatchOptions, where: Where, python: str, workdir: Path, template: str) -> str:
+    """The sbatch script: a pure function of its inputs. Every value from a suite or the command line is either
+    checked against SLURM's own syntax (#SBATCH lines) or shell-quoted."""
+    check(o)
+    per_task = a.per_task(o)
+    values = {
+        "header": f"suite {a.suite_name}: {_count(len(a.job_ids), 'job')} of {_count(a.processes, 'process')} "
+        f"each, {_count(a.tasks(o), 'array task')}",
+        "per_task_text": f"{per_task} jobs packed on one device" if per_task > 1 else "job",
+        "directives": "\n".join(directives(a, o, where)),
+        "signal_seconds": str(o.signal_seconds),
+        "workdir": shlex.quote(str(workdir)),
+        "suite": shlex.quote(str(a.suite_path)),
+        "runs": shlex.quote(str(where.results / a.suite_name)),
+        "job_ids": "\n".join(f"  {shlex.quote(j)}" for j in a.job_ids),
+        "per_task": str(per_task),
+        "launch": "\n".join(launch_lines(a, o, where, python)),
+    }
+    return fill(template, values)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}{'es' if noun.endswith('s') else 's'}"
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    unknown = set(PLACEHOLDER.findall(template)) - set(values)
+    if unknown:
+        raise ConfigError(f"sbatch template: unknown placeholder(s) {', '.join(sorted(unknown))}")
+    return PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+
+
+def read_template(path: Path | None) -> str:
+    path = path or TEMPLATE
+    try:
+        return path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read the sbatch template {path}: {e.strerror}; pass --template FILE") from None
+
+
+# --- talking to SLURM -------------------------------------------------------------------------------------------
+
+
+def submissions_path(where: Where, suite_name: str) -> Path:
+    return where.results / suite_name / "slurm" / "submissions.jsonl"
+
+
+def _slurm(*args: str) -> str:
+    if shutil.which(args[0]) is None:
+        raise HarnessError(f"{args[0]} not found: is this a SLURM login node? (`--dry-run` prints the script)")
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    if done.returncode:
+        raise HarnessError(f"{' '.join(args[:2])} failed: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout
+
+
+def submit(a: Array, o: SbatchOptions, where: Where, script: str) -> str:
+    """Write the script next to the suite's results, sbatch it, record the array; returns SLURM's job id."""
+    folder = where.results / a.suite_name / "slurm"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{a.suite_name}-p{a.processes}-{time.strftime('%Y%m%d-%H%M%S')}.sbatch"
+    path.write_text(script)
+    job_id = _slurm("sbatch", "--parsable", str(path)).strip().split(";")[0]
+    record = {"array_job_id": job_id, "script": str(path), "job_ids": list(a.job_ids), "per_task": a.per_task(o)}
+    append_jsonl(submissions_path(where, a.suite_name), {**record, "time": time.time()})
+    return job_id
+
+
+def queued(where: Where, suite_name: str) -> dict[str, dict[str, str]]:
+    """For each recorded array SLURM still knows: {harness job id: SLURM state} of its queued or running tasks."""
+    records = read_jsonl(submissions_path(where, suite_name))
+    if not records or shutil.which("squeue") is None:
+        return {}
+    ids = ",".join(r["array_job_id"] for r in records)
+    out = subprocess.run(["squeue", "-h", "-r", "-j", ids, "-o", "%F %K %T"], capture_output=True, text=True)
+    tasks = {}
+    for line in out.stdout.splitlines():
+        array_id, task, state = line.split()
+        tasks[(array_id, task)] = state
+    result: dict[str, dict[str, str]] = {}
+    for r in records:
+        states = {}
+        for (array_id, task), state in tasks.items():
+            if array_id == r["array_job_id"] and task.isdigit():
+                first = int(task) * r["per_task"]
+                states |= {job: state for job in r["job_ids"][first : first + r["per_task"]]}
+        if states:
+            result[r["array_job_id"]] = states
+    return result
+
+
+def array_summary(where: Where, suite_name: str) -> list[str]:
+    """One line per array of this suite still in SLURM's queue: its tasks' states."""
+    lines = []
+    for array_id, states in queued(where, suite_name).items():
+        counts = Counter(states.values())
+        text = ", ".join(f"{n} {state.lower()}" for state, n in sorted(counts.items()))
+        lines.append(f"slurm array {array_id}: jobs {text}")
+    return lines

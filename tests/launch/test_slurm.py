@@ -1,0 +1,201 @@
+"""SLURM arrays: the rendered sbatch scripts (pinned by reference files, safe against shell injection), the two-node
+launch line, and on a real single-node cluster: a submitted suite, a requeued task resuming, the time-limit warning."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ConfigError
+from harness.launch import slurm
+from harness.launch.processes import Where
+from harness.suite import load_suite
+from tests.helpers import REPO, harness, tiny_suite
+
+EXAMPLES = REPO / "slurm" / "examples"
+HOME = Path("/home/user/harness")  # fixed inputs: the reference scripts must not depend on this machine
+WHERE = Where(results=HOME / "results", data_root=Path("/data/harness"))
+PYTHON = "/home/user/harness/.venv/bin/python"
+
+REFERENCES = {
+    "cifar_all.sbatch": ("cifar_all.yaml", slurm.SbatchOptions(partition="gpu", max_concurrent=16)),
+    "cifar_all-packed.sbatch": (
+        "cifar_all.yaml",
+        slurm.SbatchOptions(partition="gpu", time="08:00:00", jobs_per_gpu=4, cpus_per_task=8, mem="64G"),
+    ),
+    "cifar_ddp-2nodes.sbatch": ("cifar_ddp.yaml", slurm.SbatchOptions(partition="gpu", gpus_per_task=4)),
+}
+
+
+def _render(suite_file: str, options: slurm.SbatchOptions) -> str:
+    suite = load_suite(REPO / "suites" / suite_file)
+    [array] = slurm.arrays(suite.name, HOME / "suites" / suite_file, list(suite.jobs), WHERE)
+    return slurm.render(array, options, WHERE, PYTHON, HOME, slurm.read_template(None))
+
+
+@pytest.mark.parametrize("name", list(REFERENCES))
+def test_rendered_scripts_match_the_committed_references(name):
+    """The script is a pure function of its inputs. After an intended change: HARNESS_UPDATE_REFERENCES=1 pytest."""
+    text = _render(*REFERENCES[name])
+    if os.environ.get("HARNESS_UPDATE_REFERENCES"):
+        (EXAMPLES / name).write_text(text)
+    assert text == (EXAMPLES / name).read_text()
+    assert subprocess.run(["bash", "-n"], input=text, text=True).returncode == 0
+
+
+def test_arrays_have_one_task_per_pending_job_or_per_packed_group():
+    one = _render(*REFERENCES["cifar_all.sbatch"])
+    assert "#SBATCH --array=0-95%16" in one and "#SBATCH --gpus-per-node=1" in one
+    assert "#SBATCH --requeue" in one and "#SBATCH --signal=B:USR1@120" in one
+    packed = _render(*REFERENCES["cifar_all-packed.sbatch"])
+    assert "#SBATCH --array=0-23\n" in packed and "PER_TASK=4" in packed
+    multi = _render(*REFERENCES["cifar_ddp-2nodes.sbatch"])
+    assert "#SBATCH --nodes=2" in multi and "#SBATCH --gpus-per-node=4" in multi
+    assert "--num_machines 2 --num_processes 8 --machine_rank" in multi
+
+
+def test_suite_strings_cannot_inject_shell(tmp_path):
+    """A hostile suite path, workdir and results folder are quoted: running the script executes none of it."""
+    evil = "$(touch PWNED)`touch PWNED2`; touch PWNED3 '\""
+    folder = tmp_path / evil
+    folder.mkdir()
+    array = slurm.Array("tiny", folder / "suite.yaml", ("dcgan_synthetic_32px_e1_s0_0000abcd",), 1)
+    where = Where(results=folder / "results", data_root=folder)
+    options = slurm.SbatchOptions(gpus_per_task=0, signal_seconds=60)
+    with pytest.raises(ConfigError, match="cannot go on an #SBATCH line"):
+        slurm.render(array, options, where, "/bin/echo", folder, slurm.read_template(None))  # its log path
+    where = Where(results=tmp_path / "results", data_root=folder)
+    script = slurm.render(array, options, where, "/bin/echo", folder, slurm.read_template(None))
+    env = {**os.environ, "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "1"}
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert not list(tmp_path.rglob("PWNED*")) and not list(Path.cwd().glob("PWNED*"))
+    assert f"run-job {folder}/suite.yaml --job-id dcgan_synthetic_32px_e1_s0_0000abcd" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"partition": "gpu; rm -rf /"}, "--partition"),
+        ({"time": "1:00 --wrap=x"}, "--time"),
+        ({"jobs_per_gpu": 2, "gpus_per_task": 2}, "--jobs-per-gpu packs jobs onto one GPU"),
+        ({"max_concurrent": 0}, "--max-concurrent"),
+    ],
+)
+def test_bad_options_are_refused(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        _render("cifar_all.yaml", slurm.SbatchOptions(**changes))
+
+
+def test_submit_dry_run_prints_the_script_of_every_pending_job(tmp_path):
+    done = harness("submit", "suites/cifar_all.yaml", "--dry-run", "--results", str(tmp_path), "--max-concurrent", "8")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("#!/bin/bash") and "#SBATCH --array=0-95%8" in done.stdout
+    assert subprocess.run(["bash", "-n"], input=done.stdout, text=True).returncode == 0
+    multi = harness("submit", "suites/cifar_ddp.yaml", "--dry-run", "--gpus-per-task", "3")
+    assert multi.returncode == 2 and "do not split evenly over 3 nodes" in multi.stderr
+
+
+# --- a real cluster ----------------------------------------------------------------------------------------------
+
+
+def _submit(cluster, suite: Path, results: Path, *extra: str) -> str:
+    done = harness(
+        "submit", str(suite), "--results", str(results), "--gpus-per-task", "0", "--cpus-per-task", "1",
+        "--time", "30:00", *extra, env=cluster.env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split("submitted array ")[1].split(":")[0]
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.5)
+
+
+def test_submit_runs_every_job_as_an_array_task_and_report_shows_them(slurm, tmp_path, inception_weights):
+    results = tmp_path / "results"
+    array = _submit(slurm, REPO / "suites" / "smoke.yaml", results)
+    status = harness("status", "suites/smoke.yaml", "--results", str(results), env=slurm.env)
+    assert f"slurm array {array}: jobs" in status.stdout  # queued or running, as SLURM says
+    slurm.wait_idle(timeout=600)
+    logs = sorted((results / "smoke" / "slurm").glob(f"{array}_*.out"))
+    assert len(logs) == 2  # one array task per job
+    done = harness("status", "suites/smoke.yaml", "--results", str(results), env=slurm.env)
+    assert "smoke: 2 done, 0 running" in done.stdout, [p.read_text()[-2000:] for p in logs]
+    report = harness("report", str(results / "smoke"))
+    assert report.returncode == 0, report.stderr
+    summary = (results / "smoke" / "summary.csv").read_text().splitlines()
+    assert len(summary) == 3 and all("dcgan_synthetic_32px" in line for line in summary[1:])
+    again = harness("submit", "suites/smoke.yaml", "--results", str(results), env=slurm.env)
+    assert again.returncode == 0 and "nothing to submit" in again.stdout
+
+
+def _release(cluster, task: str) -> None:
+    """A requeued job may not start again for ~2 minutes; let it start now."""
+    cluster.run("scontrol", "update", f"jobid={task}", "StartTime=now", check=False)
+
+
+@pytest.mark.parametrize("how", ["scontrol-requeue", "time-limit-warning"])
+def test_a_requeued_task_resumes_from_its_checkpoint(slurm, tmp_path, how):
+    suite = tiny_suite(tmp_path / "long.yaml", name="long", epochs=6, n_images=4096)
+    results = tmp_path / "results"
+    array = _submit(slurm, suite, results)
+    task = f"{array}_0"
+    _wait(lambda: any(results.rglob("checkpoint.pt")), 180, "no checkpoint: the task never ran an epoch")
+    if how == "scontrol-requeue":
+        slurm.run("scontrol", "requeue", task)
+    else:  # what SLURM sends the batch shell --signal-seconds before the time limit
+        slurm.run("scancel", "--signal=USR1", "--batch", task)
+    deadline = time.monotonic() + 300
+    while slurm.jobs() and time.monotonic() < deadline:
+        _release(slurm, task)
+        time.sleep(1)
+    assert not slurm.jobs(), slurm.jobs()
+    [run_dir] = [p.parent for p in results.rglob("spec.json")]
+    log = (results / "long" / "slurm" / f"{array}_0.out").read_text()
+    final = (run_dir / "final.json").read_text()
+    assert '"resumed_from_epoch": 0' not in final, log[-3000:]  # it restarted from a checkpoint, not from scratch
+    epochs = [line for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    assert len(epochs) == 6  # every epoch recorded once
+    if how == "time-limit-warning":
+        assert f"requeueing {task}" in log
+
+
+def test_the_two_node_script_trains_one_job_across_two_launchers(tmp_path):
+    """The multi-node launch line for real, minus the network: a stand-in `srun` starts the per-node command once
+    per "node" (SLURM_NODEID 0 and 1) on this machine, so two accelerate launchers form one 2-rank job."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text(
+        "#!/bin/bash\n"
+        'while [[ "$1" == --* ]]; do shift; done\n'  # srun's own options
+        'SLURM_NODEID=0 "$@" & a=$!\nSLURM_NODEID=1 "$@" & b=$!\n'
+        "wait $a; x=$?; wait $b; y=$?; exit $(( x > y ? x : y ))\n"
+    )
+    (bin_dir / "scontrol").write_text('#!/bin/bash\n[ "$1 $2" = "show hostnames" ] && echo 127.0.0.1\n')
+    for tool in ("srun", "scontrol"):
+        (bin_dir / tool).chmod(0o755)
+    suite_path = tiny_suite(tmp_path / "ddp.yaml", name="ddp", epochs=1, defaults={"processes": 2})
+    suite = load_suite(suite_path)
+    where = Where(results=tmp_path / "results", data_root=tmp_path, device="cpu")
+    [array] = slurm.arrays(suite.name, suite_path, list(suite.jobs), where)
+    options = slurm.SbatchOptions(gpus_per_task=1)  # 2 processes, 1 GPU per node: 2 nodes
+    script = slurm.render(array, options, where, sys.executable, REPO, slurm.read_template(None))
+    assert "#SBATCH --nodes=2" in script
+    env = {
+        **os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7",
+        "SLURM_JOB_NODELIST": "node[1-2]", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1",
+    }  # fmt: skip
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [run] = [p.parent for p in (tmp_path / "results").rglob("final.json")]
+    final = json.loads((run / "final.json").read_text())
+    assert final["processes"] == 2 and final["epochs"] == 1
