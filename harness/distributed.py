@@ -57,6 +57,18 @@ def gather_parts(accelerator: Accelerator, x: torch.Tensor, n: int) -> torch.Ten
     return torch.cat([everything[r * longest : r * longest + len(part(n, r, world))] for r in range(world)])
 
 
+def sync_buffers(accelerator: Accelerator, s) -> None:
+    """Give every rank rank 0's buffers (batch-norm running statistics, EMA counters) of G, D and the EMA copy.
+    Each rank updates them from its own slice of the batch; rank 0's are the ones checkpointed, so after this a
+    resumed run continues from exactly what every rank had, and all ranks sample and score the same generator."""
+    if accelerator.num_processes == 1:
+        return
+    modules = [accelerator.unwrap_model(s.G), accelerator.unwrap_model(s.D)] + ([s.ema] if s.ema is not None else [])
+    for module in modules:
+        for buffer in module.buffers():
+            torch.distributed.broadcast(buffer, src=0)
+
+
 class StopRequest:
     """Set by a signal (SLURM's USR1 before the time limit, TERM on preemption, Ctrl-C) or by a STOP file that a
     launcher writes for ranks it cannot signal. The trainer checkpoints and stops at the next step boundary."""

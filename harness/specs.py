@@ -51,6 +51,7 @@ class TrainSpec:
     gp_weight: float = 10.0  # gradient-penalty weight (wasserstein-gp)
     clip_value: float = 0.01  # critic weight clipping (wasserstein)
     processes: int = 1  # DDP ranks training this one job; batch_size is the global batch, split across them
+    precision: str = "tf32"  # fp32 | tf32 | bf16 (harness/precision.py)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from harness.augment import AUGMENTS
 from harness.data import DATASETS, check_classes
 from harness.errors import ConfigError
 from harness.models import ARCHS
+from harness.precision import PRECISIONS
 from harness.protocols import PRESETS
 from harness.recipes import OPTIMIZERS, SCHEDULES
 from harness.specs import METRICS, DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec, is_safe_name
@@ -220,6 +221,8 @@ def validate(job: JobSpec, where: str) -> None:
         registry.get(getattr(t, key), f"{where}.{key}")
     _positive(t.n_critic, f"{where}.n_critic")
     _positive(t.processes, f"{where}.processes")
+    if t.precision not in PRECISIONS:
+        raise ConfigError(f"{where}.precision: {t.precision!r}; valid: {', '.join(PRECISIONS)}")
     if t.batch_size % t.processes:
         raise ConfigError(
             f"{where}.batch_size: {t.batch_size} does not split over {t.processes} processes (it is the global batch); "

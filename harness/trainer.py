@@ -2,16 +2,17 @@
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
-from torch.utils.data import DataLoader, Dataset, Sampler
 
-from harness import checkpoint, distributed, recipes, samples
+from harness import batching, checkpoint, distributed, precision, recipes, samples
 from harness.augment import AUGMENTS
+from harness.batching import EpochShuffle
 from harness.checkpoint import TrainState
 from harness.data import ImageSet
 from harness.distributed import StopRequest
@@ -38,45 +39,6 @@ class NoProgress:
 
     def epoch_ended(self, record):
         pass
-
-
-class Images(Dataset):
-    def __init__(self, data: ImageSet):
-        self.images, self.labels = data.images, data.labels
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.images[i], self.labels[i]
-
-
-class EpochShuffle(Sampler[int]):
-    """A permutation that is a pure function of (seed, epoch), so a resumed job sees the same batches.
-    With `length` > n (oversampling) the set is repeated, each repeat freshly shuffled. `skip_in(epoch, k)` drops
-    the first k indices of that epoch: a job stopped mid-epoch resumes at the batch it stopped at."""
-
-    def __init__(self, n: int, seed: int, length: int | None = None):
-        self.n, self.seed, self.length, self.epoch = n, seed, length or n, 0
-        self.skip = (0, 0)  # (epoch, indices)
-
-    def set_epoch(self, epoch: int) -> None:  # Accelerate's loader calls this with its own epoch counter
-        self.epoch = epoch
-
-    def skip_in(self, epoch: int, indices: int) -> None:
-        self.skip = (epoch, indices)
-
-    def _skipped(self) -> int:
-        return self.skip[1] if self.skip[0] == self.epoch else 0
-
-    def __iter__(self) -> Iterator[int]:
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        repeats = -(-self.length // self.n)
-        order = torch.cat([torch.randperm(self.n, generator=gen) for _ in range(repeats)])[: self.length]
-        return iter(order[self._skipped() :].tolist())
-
-    def __len__(self) -> int:
-        return self.length - self._skipped()
 
 
 def scores_due(job: JobSpec, epoch: int) -> bool:
@@ -106,19 +68,18 @@ class Interrupted(Exception):
         self.epoch, self.batch = epoch, batch
 
 
-def prepare(job: JobSpec, data: ImageSet, accelerator: Accelerator) -> tuple[TrainState, DataLoader, EpochShuffle]:
-    """Nets, optimisers and the loader, prepared by Accelerate: on several ranks, DDP-wrapped nets (identical at the
-    start) and a loader that hands each rank its slice of every global batch."""
+def prepare(job: JobSpec, data: ImageSet, accelerator: Accelerator, resident: bool | None = None):
+    """Nets, optimisers and batches, prepared by Accelerate: on several ranks, DDP-wrapped nets (identical at the
+    start), and batches that give each rank its slice of every global batch. Returns (state, batches, sampler)."""
     t = job.train
     torch.manual_seed(t.seed)  # the same initial nets on every rank
     sampler = EpochShuffle(len(data), t.seed, job.data.oversample)
-    # Its own generator: a loader draws a base seed from the global RNG per epoch, which would shift a resumed
-    # mid-epoch run's noise by one draw.
-    loader = DataLoader(Images(data), t.batch_size, sampler=sampler, drop_last=True, generator=torch.Generator())
     s = build(job, len(data.class_names))
-    s.G, s.D, s.opt_g, s.opt_d, loader = accelerator.prepare(s.G, s.D, s.opt_g, s.opt_d, loader)
+    s.G, s.D, s.opt_g, s.opt_d = accelerator.prepare(s.G, s.D, s.opt_g, s.opt_d)
     if s.ema is not None:
         s.ema.to(accelerator.device)  # the average was copied from G before prepare() moved G
+    resident = batching.fits(data, accelerator.device) if resident is None else resident
+    loader = batching.batches(data, sampler, t.batch_size, accelerator, resident)
     torch.manual_seed(distributed.rank_seed(t.seed, accelerator.process_index))  # each rank its own noise
     return s, loader, sampler
 
@@ -139,7 +100,9 @@ def train(
     t, z_dim, num_classes = job.train, job.model.z_dim, len(data.class_names)
     augment = AUGMENTS.get(t.augment)
     objective = OBJECTIVES.get(ARCHS.get(job.model.arch).objective)(t, augment.d_input)
+    precision.configure(t.precision)
     s, loader, sampler = prepare(job, data, accelerator)
+    train_step = Step(s, objective, augment, accelerator, z_dim, num_classes, t.precision)
     at = checkpoint.load(run, job.job_id, s, accelerator.unwrap_model)
     if at.rng:
         checkpoint.set_rng_state(at.rng[accelerator.process_index])
@@ -159,7 +122,7 @@ def train(
         t0 = time.perf_counter() - resumed.get("seconds", 0.0)
         for images, labels in loader:
             update_g = (step + 1) % t.n_critic == 0  # n_critic D steps per G step, counted across epochs
-            stats = train_step(s, objective, augment, accelerator, images, labels, z_dim, num_classes, update_g)
+            stats = train_step(images, labels, update_g)
             for k, v in stats.items():
                 sums[k], counts[k] = sums[k] + v, counts[k] + 1
             step, batch = step + 1, batch + 1
@@ -181,6 +144,7 @@ def train(
         record |= {"lr_g": s.opt_g.param_groups[0]["lr"], "lr_d": s.opt_d.param_groups[0]["lr"]}  # this epoch's
         s.sched_g.step()
         s.sched_d.step()
+        distributed.sync_buffers(accelerator, s)  # batch-norm statistics: rank 0's, as checkpointed and scored
         G = generator_to_score(s, accelerator)
         if main:
             samples.save_grid(run.samples_dir / f"epoch_{epoch:04d}.png", samples.render(G, fixed_z, fixed_y))
@@ -203,37 +167,53 @@ def save(run: RunDir, job: JobSpec, accelerator: Accelerator, s: TrainState, at:
     at.rng = gather_object([checkpoint.rng_state()])
     if accelerator.is_main_process:
         checkpoint.save(run, job.job_id, at, s, accelerator.unwrap_model)
+    accelerator.wait_for_everyone()
 
 
-def train_step(s: TrainState, objective, augment, accelerator, images, labels, z_dim, num_classes, update_g) -> dict:
-    """One D step on a batch of uint8 reals, then (when update_g) one G step; returns the losses and D outputs."""
-    device = accelerator.device
-    real = images.float() / 127.5 - 1  # uint8 -> [-1, 1], the range of G's tanh
-    if augment.real:
-        real = augment.real(real)
-    y_fake = torch.randint(num_classes, (real.size(0),), device=device)  # unconditional nets ignore labels
-    with torch.set_grad_enabled(update_g):
-        fake = s.G(torch.randn(real.size(0), z_dim, device=device), y_fake)
-    stats = d_step(objective, s, accelerator, real, fake.detach(), labels, y_fake)
-    if update_g:
-        stats |= g_step(objective, s, accelerator, fake, y_fake, real)
-    return stats
+@dataclass
+class Step:
+    """One training step of a job, bound to its nets, objective, augmentation and precision."""
+
+    s: TrainState
+    objective: Any
+    augment: Any
+    accelerator: Accelerator
+    z_dim: int
+    num_classes: int
+    precision: str = precision.DEFAULT
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor, update_g: bool) -> dict[str, float]:
+        """One D step on a batch of uint8 reals, then (when update_g) one G step; the losses and D outputs."""
+        s, accelerator, device = self.s, self.accelerator, self.accelerator.device
+        autocast = precision.autocast(self.precision, device)
+        real = images.float() / 127.5 - 1  # uint8 -> [-1, 1], the range of G's tanh
+        if self.augment.real:
+            real = self.augment.real(real)
+        y_fake = torch.randint(self.num_classes, (real.size(0),), device=device)  # unconditional nets ignore it
+        with torch.set_grad_enabled(update_g), autocast:
+            fake = s.G(torch.randn(real.size(0), self.z_dim, device=device), y_fake)
+        with autocast:
+            d_loss, stats = self.objective.d_loss(s.D, real, fake.detach(), labels, y_fake)
+        stats = {"d_loss": step_d(self.objective, s, accelerator, d_loss), **stats}
+        if update_g:
+            with autocast:
+                g_loss, g_stats = self.objective.g_loss(s.D, fake, y_fake, real)
+            stats |= {"g_loss": step_g(s, accelerator, g_loss), **g_stats}
+        return {k: float(v) for k, v in stats.items()}
 
 
-def d_step(objective, s: TrainState, accelerator, real, fake, y_real, y_fake) -> dict[str, float]:
-    loss, stats = objective.d_loss(s.D, real, fake, y_real, y_fake)
+def step_d(objective, s: TrainState, accelerator: Accelerator, loss: torch.Tensor) -> float:
     s.opt_d.zero_grad(set_to_none=True)
     accelerator.backward(loss)
     s.opt_d.step()
     objective.after_d_step(s.D)
-    return {"d_loss": loss.item(), **stats}
+    return loss.item()
 
 
-def g_step(objective, s: TrainState, accelerator, fake, y_fake, real) -> dict[str, float]:
-    loss, stats = objective.g_loss(s.D, fake, y_fake, real)
+def step_g(s: TrainState, accelerator: Accelerator, loss: torch.Tensor) -> float:
     s.opt_g.zero_grad(set_to_none=True)
     accelerator.backward(loss)
     s.opt_g.step()
     if s.ema is not None:
         s.ema.update_parameters(accelerator.unwrap_model(s.G))
-    return {"g_loss": loss.item(), **stats}
+    return loss.item()

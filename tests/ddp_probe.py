@@ -1,5 +1,5 @@
 """Run by tests/test_distributed.py under `accelerate launch --num_processes 2`: one real training step of a tiny job
-through the trainer's own prepare() and train_step(), reporting what each rank saw to a JSON file."""
+through the trainer's own prepare() and Step, reporting what each rank saw to a JSON file."""
 
 import hashlib
 import json
@@ -14,7 +14,7 @@ from harness.data import load_dataset
 from harness.distributed import make_accelerator
 from harness.models import ARCHS
 from harness.objectives import OBJECTIVES
-from harness.trainer import prepare, train_step
+from harness.trainer import Step, prepare
 from tests.helpers import tiny_job
 
 
@@ -22,19 +22,19 @@ def digest(t: torch.Tensor) -> str:
     return hashlib.sha256(t.contiguous().numpy().tobytes()).hexdigest()[:16]
 
 
-def main(out: Path, arch: str) -> None:
+def main(out: Path, arch: str, resident: bool) -> None:
     import dataclasses
 
     job = tiny_job(epochs=1)
     job = dataclasses.replace(job, model=dataclasses.replace(job.model, arch=arch))
     accelerator = make_accelerator("cpu")
     data = load_dataset(job.data, Path("."))
-    s, loader, sampler = prepare(job, data, accelerator)
+    s, loader, sampler = prepare(job, data, accelerator, resident=resident)
     loader.set_epoch(1)
     images, labels = next(iter(loader))
     before = torch.cat([p.detach().flatten() for p in accelerator.unwrap_model(s.G).parameters()])
     objective = OBJECTIVES.get(ARCHS.get(arch).objective)(job.train, AUGMENTS.get("none").d_input)
-    stats = train_step(s, objective, AUGMENTS.get("none"), accelerator, images, labels, 16, 3, update_g=True)
+    stats = Step(s, objective, AUGMENTS.get("none"), accelerator, z_dim=16, num_classes=3)(images, labels, True)
     nets = [accelerator.unwrap_model(net) for net in (s.G, s.D)]
     params = torch.cat([p.detach().flatten() for net in nets for p in net.parameters()])
     report = {
@@ -54,4 +54,4 @@ def main(out: Path, arch: str) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2])
+    main(Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "resident")

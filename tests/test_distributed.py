@@ -40,11 +40,13 @@ def test_a_stop_request_comes_from_its_flag_or_its_file(tmp_path):
     assert from_file.due(accelerator, 3)
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "wgan-gp", "siamese"])  # plain, gradient penalty, pair discriminator
-def test_two_cpu_ranks_split_each_batch_and_stay_in_sync(tmp_path, arch):
+@pytest.mark.parametrize(  # plain, gradient penalty, pair discriminator; data on the device or from a DataLoader
+    ("arch", "data"), [("dcgan", "resident"), ("dcgan", "loader"), ("wgan-gp", "resident"), ("siamese", "resident")]
+)
+def test_two_cpu_ranks_split_each_batch_and_stay_in_sync(tmp_path, arch, data):
     """A real 2-rank gloo group (accelerate launch with no GPU visible) through the trainer's prepare/train_step."""
     out = tmp_path / "probe.json"
-    command = accelerate_command(2, free_port(), [sys.executable, "-m", "tests.ddp_probe", str(out), arch])
+    command = accelerate_command(2, free_port(), [sys.executable, "-m", "tests.ddp_probe", str(out), arch, data])
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

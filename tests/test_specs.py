@@ -35,6 +35,7 @@ CHANGES = [
     ("train", "gp_weight", 5.0),
     ("train", "clip_value", 0.02),
     ("train", "processes", 2),
+    ("train", "precision", "bf16"),
     ("data", "source", "imagefolder"),
     ("data", "label", "cifar10"),
     ("data", "resolution", 64),

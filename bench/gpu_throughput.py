@@ -1,0 +1,244 @@
+"""Training and scoring throughput of the harness against the naive loop, in ONE run on one device.
+
+    python bench/gpu_throughput.py                      # on a GPU: 32 and 64 px, packing 1/2/4/8, FID of 50k
+    python bench/gpu_throughput.py --device cpu --steps 5 --pack 1 2 --fid-samples 0    # the CPU path (CI)
+
+The naive loop is the pytorch/examples DCGAN loop: a CPU DataLoader of float tensors (2 workers, pinned memory),
+a host-to-device copy per batch, fp32, loss.item() every step. The harness step is trainer.Step with the dataset
+resident on the device as uint8, at each precision. Both train the same DCGAN (harness/models/dcgan.py) at the same
+batch size with one D and one G step per batch. Packed: K processes each running the harness step at once, total
+images/s. Writes a Markdown table (with device name, date, torch version) to --out and prints it.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from harness import precision  # noqa: E402
+from harness.data import ImageSet  # noqa: E402
+from harness.models import ARCHS  # noqa: E402
+from harness.specs import DataSpec, JobSpec, ModelSpec, TrainSpec  # noqa: E402
+
+N_IMAGES = 50_000  # CIFAR-10's training set; content does not matter for throughput
+
+
+def job(resolution: int, batch: int, prec: str = "fp32") -> JobSpec:
+    return JobSpec(
+        ModelSpec("dcgan"),
+        DataSpec("synthetic", "bench", resolution, n_images=N_IMAGES),
+        TrainSpec(epochs=1, seed=0, batch_size=batch, precision=prec),
+    )
+
+
+def images(resolution: int, n: int) -> ImageSet:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (n, 3, resolution, resolution), dtype=torch.uint8, generator=gen)
+    return ImageSet(x, torch.zeros(n, dtype=torch.long), ("all",))
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def naive(device: torch.device, resolution: int, batch: int, steps: int, warmup: int) -> float:
+    """images/s of the pytorch/examples-style loop."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    precision.configure("fp32")
+    spec = job(resolution, batch)
+    arch = ARCHS.get("dcgan")
+    G = arch.build_g(spec.model, resolution, 0).to(device)
+    D = arch.build_d(spec.model, resolution, 0).to(device)
+    opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+    bce = torch.nn.BCEWithLogitsLoss()
+    n = min(N_IMAGES, batch * (steps + warmup + 2))
+    data = images(resolution, n).images.float() / 127.5 - 1  # the examples' ToTensor + Normalize, done up front
+    cuda = device.type == "cuda"
+    loader = DataLoader(TensorDataset(data), batch, shuffle=True, drop_last=True, num_workers=2, pin_memory=cuda)
+    done, t0 = 0, None
+    while done < steps + warmup:
+        for (real,) in loader:
+            if done == warmup:
+                sync(device)
+                t0 = time.perf_counter()
+            if done == steps + warmup:
+                break
+            real = real.to(device)
+            ones, zeros = torch.ones(batch, device=device), torch.zeros(batch, device=device)
+            fake = G(torch.randn(batch, spec.model.z_dim, device=device), None)
+            d_loss = bce(D(real, None).view(-1), ones) + bce(D(fake.detach(), None).view(-1), zeros)
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+            g_loss = bce(D(fake, None).view(-1), ones)
+            opt_g.zero_grad()
+            g_loss.backward()
+            opt_g.step()
+            d_loss.item(), g_loss.item()  # the examples log both every step
+            done += 1
+    sync(device)
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def make_step(device: torch.device, resolution: int, batch: int, n_batches: int, prec: str):
+    """trainer.Step on resident uint8 data; returns run(k), which takes k steps."""
+    from accelerate import Accelerator
+
+    from harness.augment import AUGMENTS
+    from harness.objectives import OBJECTIVES
+    from harness.trainer import Step, prepare
+
+    spec = job(resolution, batch, prec)
+    precision.configure(prec)
+    accelerator = Accelerator(cpu=device.type == "cpu")
+    data = images(resolution, min(N_IMAGES, batch * (n_batches + 1)))
+    s, batches, _ = prepare(spec, data, accelerator, resident=True)
+    objective = OBJECTIVES.get("bce")(spec.train, AUGMENTS.get("none").d_input)
+    step = Step(s, objective, AUGMENTS.get("none"), accelerator, spec.model.z_dim, 1, prec)
+    batches.set_epoch(1)
+    it = iter(batches)
+
+    def run(k: int) -> None:
+        for _ in range(k):
+            step(*next(it), True)
+        sync(device)
+
+    return run
+
+
+def harness_step(device: torch.device, resolution: int, batch: int, steps: int, warmup: int, prec: str) -> float:
+    """images/s of trainer.Step on resident uint8 data."""
+    run = make_step(device, resolution, batch, steps + warmup, prec)
+    run(warmup)
+    t0 = time.perf_counter()
+    run(steps)
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def packed(args, resolution: int, k: int, prec: str) -> float:
+    """Total images/s of k processes running the harness step at once (all start together once built)."""
+    start = time.time() + args.start_delay
+    command = [sys.executable, __file__, "--worker", "--device", args.device, "--batch", str(args.batch)]
+    command += ["--steps", str(args.steps), "--warmup", str(args.warmup), "--start", str(start)]
+    command += ["--resolutions", str(resolution), "--precision", prec]
+    workers = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(k)]
+    results = [json.loads(w.communicate()[0].strip().splitlines()[-1]) for w in workers]
+    first, last = min(r["t0"] for r in results), max(r["t1"] for r in results)
+    return sum(r["images"] for r in results) / (last - first)
+
+
+def worker(args) -> None:
+    device, resolution = torch.device(args.device), args.resolutions[0]
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    run = make_step(device, resolution, args.batch, args.steps + args.warmup, args.precision)
+    while time.time() < args.start:
+        time.sleep(0.005)
+    t0 = time.time()
+    run(args.warmup + args.steps)  # the window counts every step: all workers warm up at the same time
+    print(json.dumps({"t0": t0, "t1": time.time(), "images": (args.warmup + args.steps) * args.batch}))
+
+
+def fid_seconds(device: torch.device, n: int, resolution: int) -> float | None:
+    """Seconds to generate n samples and compute FID+KID against a cached reference (None without weights)."""
+    from harness import evaluate
+    from harness.specs import EvalSpec
+
+    try:
+        evaluate.extractor()
+    except Exception as e:
+        print(f"FID timing skipped: {e}", file=sys.stderr)
+        return None
+    spec = job(resolution, 128)
+    G = ARCHS.get("dcgan").build_g(spec.model, resolution, 0).to(device)
+    reals = images(resolution, min(n, N_IMAGES)).images
+    eval_spec = EvalSpec(n_samples=n, metrics=("fid", "kid"), kid_subset_size=min(1000, n), batch_size=500)
+    key = f"bench-{resolution}px-{len(reals)}"
+    fakes = evaluate.generate(G, n, spec.model.z_dim, 1000, device, seed=0)
+    evaluate.score(fakes, reals, key, eval_spec, cuda=device.type == "cuda")  # caches the reference features
+    sync(device)
+    t0 = time.perf_counter()
+    fakes = evaluate.generate(G, n, spec.model.z_dim, 1000, device, seed=1)
+    evaluate.score(fakes, reals, key, eval_spec, cuda=device.type == "cuda")
+    return time.perf_counter() - t0
+
+
+def table(args) -> str:
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
+    lines = [
+        f"# Training throughput: harness vs the naive loop ({name})",
+        "",
+        f"{datetime.date.today()}, torch {torch.__version__}, DCGAN, batch {args.batch}, one D and one G step per "
+        f"batch, {args.steps} timed steps after {args.warmup} warm-up steps. Command: `{' '.join(sys.argv)}`",
+        "",
+        "| resolution | loop | precision | jobs | images/s | × naive |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for resolution in args.resolutions:
+        base = naive(device, resolution, args.batch, args.steps, args.warmup)
+        lines.append(f"| {resolution} | naive (examples) | fp32 | 1 | {base:,.0f} | 1.00 |")
+        for prec in args.precisions:
+            rate = harness_step(device, resolution, args.batch, args.steps, args.warmup, prec)
+            lines.append(f"| {resolution} | harness step | {prec} | 1 | {rate:,.0f} | {rate / base:.2f} |")
+        for k in [k for k in args.pack if k > 1]:
+            rate = packed(args, resolution, k, args.precisions[0])
+            lines.append(
+                f"| {resolution} | harness, packed | {args.precisions[0]} | {k} | {rate:,.0f} | {rate / base:.2f} |"
+            )
+        print("\n".join(lines[-(2 + len(args.precisions) + len(args.pack)) :]), file=sys.stderr, flush=True)
+    if args.fid_samples:
+        seconds = fid_seconds(device, args.fid_samples, args.resolutions[0])
+        if seconds is not None:
+            lines += ["", f"FID + KID of {args.fid_samples:,} generated {args.resolutions[0]}px samples, reference "
+                      f"cached (generation included): {seconds:.1f} s"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    cuda = torch.cuda.is_available()
+    p.add_argument("--device", default="cuda" if cuda else "cpu")
+    p.add_argument("--resolutions", type=int, nargs="+", default=[32, 64])
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--steps", type=int, default=300 if cuda else 5)
+    p.add_argument("--warmup", type=int, default=30 if cuda else 2)
+    p.add_argument("--precisions", nargs="+", default=["tf32", "bf16"] if cuda else ["fp32"])
+    p.add_argument("--pack", type=int, nargs="+", default=[1, 2, 4, 8] if cuda else [1, 2])
+    p.add_argument("--fid-samples", type=int, default=50_000 if cuda else 0)
+    p.add_argument("--start-delay", type=float, default=20.0, help="seconds packed workers get to build models")
+    p.add_argument("--out", type=Path, default=None, help="Markdown file to write the table to")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--start", type=float, default=0.0, help=argparse.SUPPRESS)
+    p.add_argument("--precision", default="tf32", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse(argv)
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    if args.worker:
+        worker(args)
+        return
+    text = table(args)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

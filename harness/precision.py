@@ -1,0 +1,23 @@
+"""Numeric precision of a training step (the suite key `precision`), applied per job."""
+
+import contextlib
+
+import torch
+
+# fp32: IEEE float32 throughout, TF32 off (PyTorch otherwise allows it in cuDNN convolutions).
+# tf32 (default): TF32 tensor cores for convolutions and matmuls on Ampere and newer GPUs; no effect on CPUs.
+# bf16: forward passes under bfloat16 autocast; weights, gradients and optimiser state stay float32.
+PRECISIONS = ("fp32", "tf32", "bf16")
+DEFAULT = "tf32"
+
+
+def configure(precision: str) -> None:
+    tf32 = precision != "fp32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+
+
+def autocast(precision: str, device: torch.device):
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
