@@ -99,12 +99,13 @@ def run(
         f"{suite.name}: {len(outcome.done)} done, {len(outcome.skipped)} skipped (already done), "
         f"{len(outcome.failed)} failed"
         + (f", {len(outcome.interrupted)} interrupted" if outcome.interrupted else "")
+        + (f", {len(outcome.not_started)} not started" if outcome.not_started else "")
         + f" → {results / suite.name}",
         highlight=False,
     )
     for job_id, error in outcome.failed:
         err.print(f"failed {job_id}: {error}", highlight=False)
-    if outcome.interrupted:
+    if outcome.interrupted or outcome.not_started:
         err.print("interrupted: run the same command again to resume from the checkpoints", highlight=False)
         raise typer.Exit(130)
     if outcome.failed:
@@ -122,7 +123,7 @@ def run_job(
     threads: ThreadsOpt = None,
 ) -> None:
     """Run ONE job of a suite (what a SLURM array task runs); idempotent. Exit 0: done; 75: stopped on a signal
-    after checkpointing (run again to resume); 1: failed."""
+    after checkpointing (run again to resume); 1: failed; 2: bad input."""
     from harness.launch.local import run_one
     from harness.suite import load_suite, pick
 

@@ -113,10 +113,12 @@ def run_job(
             final = summarise(job, run, proto, str(accelerator.device))
             run.write_final({**final, "processes": accelerator.num_processes, "resumed_from_epoch": resumed_from})
             run.set_status(DONE, finished=time.time())
+        accelerator.wait_for_everyone()  # no rank exits (which ends the others) before rank 0 has written
         return DONE
     except Interrupted as e:
         if main:
             run.set_status(INTERRUPTED, epoch=e.epoch, batch=e.batch, error=str(e))
+        accelerator.wait_for_everyone()
         return INTERRUPTED
     except HarnessError as e:
         if main:

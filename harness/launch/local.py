@@ -23,6 +23,7 @@ class Outcome:
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     interrupted: list[str] = field(default_factory=list)
+    not_started: list[str] = field(default_factory=list)  # left when the suite was stopped
 
 
 def run_suite(suite: Suite, jobs: list[JobSpec], where: Where, jobs_per_device: int = 1) -> Outcome:
@@ -36,6 +37,7 @@ def run_suite(suite: Suite, jobs: list[JobSpec], where: Where, jobs_per_device: 
         return outcome
     single = [(job, run) for job, run in pending if job.train.processes == 1]
     ranked = [(job, run) for job, run in pending if job.train.processes > 1]
+    stop = StopRequest()
     with SuiteProgress(len(pending)) as progress:
 
         def ended(job: JobSpec, run: RunDir, code: int) -> None:
@@ -43,16 +45,18 @@ def run_suite(suite: Suite, jobs: list[JobSpec], where: Where, jobs_per_device: 
             progress.job_ended(job.job_id, state)
 
         if jobs_per_device > 1:
-            where = _threads_for(where, jobs_per_device)
+            packed = _threads_for(where, jobs_per_device)
             progress.log(f"packing {len(single)} jobs, {jobs_per_device} at a time; logs in each job's run.log")
-            run_packed(suite.path, single, where, jobs_per_device, ended)
+            outcome.not_started += [j.job_id for j in run_packed(suite.path, single, packed, jobs_per_device, ended)]
         else:
-            _run_here(single, where, progress, outcome)
+            _run_here(single, where, progress, outcome, stop)
         for job, run in ranked:
-            if outcome.interrupted:
-                break
+            if outcome.interrupted or outcome.not_started or stop.local():
+                outcome.not_started.append(job.job_id)
+                continue
             progress.log(f"[bold]{job.job_id}[/bold]: {job.train.processes} processes")
-            ended(job, run, launch_ranks(suite.path, job, run, where))
+            with on_stop_signals(stop.set):
+                ended(job, run, launch_ranks(suite.path, job, run, where))
     return outcome
 
 
@@ -63,12 +67,13 @@ def _threads_for(where: Where, k: int) -> Where:
     return Where(where.results, where.data_root, where.device, max(1, (os.cpu_count() or 1) // k))
 
 
-def _run_here(pending: list[tuple[JobSpec, RunDir]], where: Where, progress: SuiteProgress, outcome: Outcome) -> None:
+def _run_here(
+    pending: list[tuple[JobSpec, RunDir]], where: Where, progress: SuiteProgress, outcome: Outcome, stop: StopRequest
+) -> None:
     set_threads(where.threads)
     accelerator = make_accelerator(where.device)
-    stop = StopRequest()
     with on_stop_signals(stop.set):
-        for job, run in pending:
+        for i, (job, run) in enumerate(pending):
             progress.job_started(job.job_id, job.train.epochs)
             try:
                 state = run_job(job, run, accelerator, where.data_root, progress, stop)
@@ -81,7 +86,8 @@ def _run_here(pending: list[tuple[JobSpec, RunDir]], where: Where, progress: Sui
             else:
                 (outcome.interrupted if state == INTERRUPTED else outcome.done).append(job.job_id)
             progress.job_ended(job.job_id, state)
-            if stop.local():
+            if stop.local():  # stopped, possibly after the job had finished: start no more
+                outcome.not_started += [j.job_id for j, _ in pending[i + 1 :]]
                 break
 
 
@@ -103,7 +109,8 @@ def _record(outcome: Outcome, job: JobSpec, run: RunDir, code: int) -> str:
 def set_threads(threads: int | None) -> None:
     """CPU threads for this job process: --threads, else SLURM's CPUs per task, else torch's default (all cores).
     Bit-identical CPU results need the same number on both sides: kernels split reductions by thread."""
-    threads = threads or int(os.environ.get("SLURM_CPUS_PER_TASK", "0")) // max(1, launched_world_size())
+    if not threads and (slurm_cpus := int(os.environ.get("SLURM_CPUS_PER_TASK", "0"))):
+        threads = max(1, slurm_cpus // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     if threads:
         torch.set_num_threads(threads)
 

@@ -6,15 +6,15 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from harness.errors import ConfigError
 from harness.launch.signals import on_stop_signals
 from harness.specs import JobSpec
-from harness.store import DONE, INTERRUPTED, RunDir
+from harness.store import DONE, INTERRUPTED, PENDING, RunDir
 
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: checkpointed and stopped on request; the sbatch script requeues the task
 
@@ -71,7 +71,13 @@ def rank_env(device: str, threads: int | None, processes: int) -> dict[str, str]
 def launch_ranks(suite_path: Path, job: JobSpec, run: RunDir, where: Where) -> int:
     """Run one job as `processes` DDP ranks through accelerate launch and wait. A stop signal here becomes the
     job's STOP file, which every rank polls: the ranks sit below accelerate's launcher, out of this one's reach."""
+    gpus = torch.cuda.device_count() if where.device != "cpu" else 0
+    if gpus and job.train.processes > gpus:
+        raise ConfigError(f"{job.job_id}: processes: {job.train.processes} but {gpus} GPUs are visible")
+    run.path.mkdir(parents=True, exist_ok=True)
     run.stop_path.unlink(missing_ok=True)
+    if run.state == INTERRUPTED:  # an earlier run's word must not pass for this one's if the ranks fail to start
+        run.set_status(PENDING, note=f"launching {job.train.processes} ranks")
     inner = run_job_command(suite_path, job.job_id, where)
     command = accelerate_command(job.train.processes, free_port(), inner)
     with on_stop_signals(lambda: run.stop_path.touch()):
@@ -87,15 +93,20 @@ class Running:
     process: subprocess.Popen
 
 
-def run_packed(suite_path: Path, jobs: list[tuple[JobSpec, RunDir]], where: Where, k: int, on_end) -> None:
+def run_packed(suite_path: Path, jobs: list[tuple[JobSpec, RunDir]], where: Where, k: int, on_end) -> list[JobSpec]:
     """Run single-rank jobs as separate processes, at most k at once on the one device (small GANs leave a GPU mostly
-    idle). Each job's output goes to its run.log; on_end(job, run, exit code) is called as each one finishes."""
-    queue, running = list(jobs), []
-    with ExitStack() as stack:
-        # The jobs get Ctrl-C from the terminal themselves; for USR1/TERM sent to this process, ask them via STOP.
-        stack.enter_context(on_stop_signals(lambda: [r.run.stop_path.touch() for r in running]))
-        while queue or running:
-            while queue and len(running) < k:
+    idle). Each job's output goes to its run.log; on_end(job, run, exit code) is called as each one finishes.
+    A stop signal stops the running jobs (checkpointed) and starts no more; returns the jobs never started."""
+    queue, running, stopping = list(jobs), [], []
+
+    def stop() -> None:
+        stopping.append(True)
+        for r in running:  # Ctrl-C from a terminal reaches them anyway; USR1/TERM sent to this process do not
+            r.run.stop_path.touch()
+
+    with on_stop_signals(stop):
+        while (queue and not stopping) or running:
+            while queue and not stopping and len(running) < k:
                 job, run = queue.pop(0)
                 running.append(_start(suite_path, job, run, where))
             time.sleep(0.2)
@@ -103,6 +114,7 @@ def run_packed(suite_path: Path, jobs: list[tuple[JobSpec, RunDir]], where: Wher
                 running.remove(r)
                 r.run.stop_path.unlink(missing_ok=True)
                 on_end(r.job, r.run, r.process.returncode)
+    return [job for job, _ in queue]
 
 
 def _start(suite_path: Path, job: JobSpec, run: RunDir, where: Where) -> Running:

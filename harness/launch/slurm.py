@@ -31,6 +31,7 @@ class SbatchOptions:
     max_concurrent: int | None = None  # array tasks running at once (%K)
     jobs_per_gpu: int = 1  # single-rank jobs packed into one array task, sharing its GPU
     signal_seconds: int = 120  # USR1 this long before the time limit: checkpoint and requeue
+    max_requeues: int = 20  # a task that keeps stopping (or keeps failing to start) is not requeued forever
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ def check(o: SbatchOptions) -> None:
         value = getattr(o, name)
         if value is not None and not DIRECTIVE_VALUE.match(value):
             raise ConfigError(f"--{name.replace('_', '-')} {value!r}: not a SLURM value (letters, digits, ._:-)")
-    for name, low in (("gpus_per_task", 0), ("cpus_per_task", 1), ("jobs_per_gpu", 1), ("signal_seconds", 1)):
+    lows = (("gpus_per_task", 0), ("cpus_per_task", 1), ("jobs_per_gpu", 1), ("signal_seconds", 1), ("max_requeues", 0))
+    for name, low in lows:
         if getattr(o, name) < low:
             raise ConfigError(f"--{name.replace('_', '-')} must be ≥ {low}")
     if o.max_concurrent is not None and o.max_concurrent < 1:
@@ -114,9 +116,10 @@ def launch_lines(a: Array, o: SbatchOptions, where: Where, python: str) -> list[
     itself). Several nodes: srun puts one accelerate launcher on each node, ranked by SLURM_NODEID."""
     q = shlex.quote
     options = f"--results {q(str(where.results))} --data-root {q(str(where.data_root))} --device {q(where.device)}"
+    options += f" --threads {max(1, o.cpus_per_task // a.per_task(o))}"  # packed jobs share the task's CPUs
     nodes, _ = a.shape(o)
-    if nodes == 1:
-        return [f'  {q(python)} -m harness run-job "$SUITE" --job-id "$1" {options}']
+    if nodes == 1:  # exec: the job itself is the background process the batch shell waits for and signals reach
+        return [f'  exec {q(python)} -m harness run-job "$SUITE" --job-id "$1" {options}']
     rank_command = (
         'exec "$0" -m accelerate.commands.launch --multi_gpu '
         f'--num_machines {nodes} --num_processes {a.processes} --machine_rank "$SLURM_NODEID" '
@@ -124,13 +127,20 @@ def launch_lines(a: Array, o: SbatchOptions, where: Where, python: str) -> list[
         '-m harness run-job "${@:3}"'
     )
     return [
+        "  trap : USR1 TERM  # this subshell waits for srun, which forwards TERM to the ranks",
         "  local head port",
         '  head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
-        "  port=$(( 20000 + SLURM_ARRAY_JOB_ID % 20000 + SLURM_ARRAY_TASK_ID % 1000 ))",
-        f"  srun --nodes={nodes} --ntasks-per-node=1 --kill-on-bad-exit=1 bash -c {q(rank_command)} \\",
+        "  port=$(( 20000 + SLURM_JOB_ID % 20000 ))",
+        "  # the job's status from an earlier run must not pass for this one's",
+        '  printf \'{"state": "pending"}\\n\' > "$RUNS/$1/.status.tmp"',
+        '  mv "$RUNS/$1/.status.tmp" "$RUNS/$1/status.json"',
+        f"  srun --nodes={nodes} --ntasks-per-node=1 --kill-on-bad-exit=1 \\",
+        '    --cpus-per-task="${SLURM_CPUS_PER_TASK:-1}" \\',  # srun no longer inherits it from sbatch (22.05)
+        f"    bash -c {q(rank_command)} \\",
         f'    {q(python)} "$head" "$port" "$SUITE" --job-id "$1" {options}',
         "  local code=$?",
         "  # accelerate's launcher reports a rank's exit 75 as a failure: the job's own status says what happened",
+        '  grep -q \'"state": "done"\' "$RUNS/$1/status.json" 2>/dev/null && return 0',
         '  grep -q \'"state": "interrupted"\' "$RUNS/$1/status.json" 2>/dev/null && return 75',
         '  return "$code"',
     ]
@@ -153,6 +163,7 @@ def render(a: Array, o: SbatchOptions, where: Where, python: str, workdir: Path,
         "job_ids": "\n".join(f"  {shlex.quote(j)}" for j in a.job_ids),
         "per_task": str(per_task),
         "launch": "\n".join(launch_lines(a, o, where, python)),
+        "max_requeues": str(o.max_requeues),
     }
     return fill(template, values)
 
@@ -210,7 +221,10 @@ def queued(where: Where, suite_name: str) -> dict[str, dict[str, str]]:
     if not records or shutil.which("squeue") is None:
         return {}
     ids = ",".join(r["array_job_id"] for r in records)
-    out = subprocess.run(["squeue", "-h", "-r", "-j", ids, "-o", "%F %K %T"], capture_output=True, text=True)
+    command = ["squeue", "-h", "-r", "-j", ids, "-o", "%F %K %T"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if out.returncode and "Invalid job id" not in out.stderr:  # a busy or unreachable controller: never guess
+        raise HarnessError(f"squeue failed ({out.stderr.strip()}); cannot tell which jobs are already queued")
     tasks = {}
     for line in out.stdout.splitlines():
         array_id, task, state = line.split()
@@ -229,8 +243,12 @@ def queued(where: Where, suite_name: str) -> dict[str, dict[str, str]]:
 
 def array_summary(where: Where, suite_name: str) -> list[str]:
     """One line per array of this suite still in SLURM's queue: its tasks' states."""
+    try:
+        arrays = queued(where, suite_name)
+    except (HarnessError, subprocess.TimeoutExpired) as e:
+        return [f"slurm: {e}"]
     lines = []
-    for array_id, states in queued(where, suite_name).items():
+    for array_id, states in arrays.items():
         counts = Counter(states.values())
         text = ", ".join(f"{n} {state.lower()}" for state, n in sorted(counts.items()))
         lines.append(f"slurm array {array_id}: jobs {text}")

@@ -192,7 +192,7 @@ def test_the_two_node_script_trains_one_job_across_two_launchers(tmp_path):
     assert "#SBATCH --nodes=2" in script
     env = {
         **os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "7",
-        "SLURM_JOB_NODELIST": "node[1-2]", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1",
+        "SLURM_JOB_NODELIST": "node[1-2]", "SLURM_JOB_ID": "8", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1",
     }  # fmt: skip
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
