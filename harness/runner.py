@@ -1,5 +1,6 @@
 """Run one JobSpec in its run directory: status, data, training (resumed if interrupted), scoring, final record."""
 
+import dataclasses
 import platform
 import time
 import traceback
@@ -20,12 +21,17 @@ from harness.trainer import Interrupted, Progress, Scorer, build, train
 
 
 def make_scorer(job: JobSpec, data: ImageSet, data_root: Path, accelerator: Accelerator) -> tuple[Scorer, dict]:
+    """Scores for the epochs due: the last with eval.n_samples, earlier ones with eval.curve_samples when set
+    (a cheaper FID-vs-epoch curve; FID is biased upward with fewer samples, so each record keeps its count)."""
     ref = scoring.reference(job, job.eval, data_root, data)
     classes = scoring.num_classes(job, len(data.class_names))
     device = accelerator.device
+    curve = dataclasses.replace(job.eval, n_samples=job.eval.curve_samples or job.eval.n_samples)
 
     def scorer(G, epoch):
-        return scoring.score_generator(G, job, job.eval, ref, classes, device, accelerator)
+        spec = job.eval if epoch == job.train.epochs else curve
+        scores = scoring.score_generator(G, job, spec, ref, classes, device, accelerator)
+        return {**scores, "n_samples": spec.n_samples} if scores else scores
 
     return scorer, ref.protocol
 

@@ -59,6 +59,7 @@ class EvalSpec:
     # The defaults are the fid10k-train protocol (harness/protocols.py).
     every: int = 0  # also score every k epochs (0: only at the end)
     n_samples: int = 10000  # generated images per score
+    curve_samples: int | None = None  # fewer samples for epochs before the last (FID-vs-epoch); None: n_samples
     metrics: tuple[str, ...] = DEFAULT_METRICS
     kid_subset_size: int = 1000
     kid_subsets: int = 100

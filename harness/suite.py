@@ -250,6 +250,13 @@ def validate(job: JobSpec, where: str) -> None:
     _positive(e.isc_splits, f"{where}.eval.isc_splits")
     if "isc" in e.metrics and e.n_samples < e.isc_splits:
         raise ConfigError(f"{where}.eval.n_samples: {e.n_samples} < eval.isc_splits {e.isc_splits}; IS needs more")
+    if e.curve_samples is not None:
+        _positive(e.curve_samples, f"{where}.eval.curve_samples", 2)
+        if "kid" in e.metrics and e.kid_subset_size > e.curve_samples:
+            raise ConfigError(
+                f"{where}.eval.curve_samples: {e.curve_samples} < eval.kid_subset_size {e.kid_subset_size}; "
+                "KID needs subsets of that size from the samples"
+            )
     if "kid" in e.metrics and e.kid_subset_size > e.n_samples:
         raise ConfigError(
             f"{where}.eval.kid_subset_size: {e.kid_subset_size} > eval.n_samples {e.n_samples}; KID draws subsets "

@@ -51,6 +51,7 @@ CHANGES = [
     ("train", "beta2", 0.99),
     ("eval", "every", 0),
     ("eval", "n_samples", 10000),
+    ("eval", "curve_samples", 2000),
     ("eval", "metrics", ("fid", "kid", "isc")),
     ("eval", "kid_subset_size", 1000),
     ("eval", "kid_subsets", 10),

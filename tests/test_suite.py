@@ -329,6 +329,10 @@ def test_arch_defaults_apply_and_suite_settings_override_them():
         ({"oversample": 0}, ["matrix.oversample"]),
         ({"sharpen": -1.0}, ["matrix.sharpen"]),
         ({"spectral_norm": "yes"}, ["defaults.spectral_norm", "bool"]),
+        ({"processes": 0}, ["matrix.processes", "≥ 1"]),
+        ({"processes": 3, "batch_size": 64}, ["batch_size: 64 does not split over 3 processes"]),
+        ({"precision": "fp16"}, ["matrix.precision", "'fp16'", "fp32, tf32, bf16"]),
+        ({"eval": {"curve_samples": 100}}, ["eval.curve_samples: 100 < eval.kid_subset_size 1000"]),
     ],
 )
 def test_bad_recipe_settings_are_one_line_errors(defaults, fragments):
