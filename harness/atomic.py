@@ -1,9 +1,11 @@
 """Atomic file writes: temp file in the same folder, fsync, os.replace. A reader never sees half a file."""
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,3 +36,16 @@ def save_torch(path: Path, obj: Any) -> None:
     import torch
 
     write_atomic(path, lambda f: torch.save(obj, f))
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes (jobs, ranks, array tasks) on a shared file system; released on exit or
+    when the holder dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

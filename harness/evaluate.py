@@ -1,7 +1,5 @@
 """The torch-fidelity adapter: the only module that knows its arguments and result keys."""
 
-import contextlib
-import fcntl
 import functools
 import hashlib
 import logging
@@ -11,6 +9,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
+from harness import atomic
 from harness.errors import EvalError
 from harness.images import to_uint8
 from harness.paths import cache_dir, inception_weights
@@ -139,16 +138,9 @@ def reference_cached(key: str) -> bool:
     return any(fidelity_cache().glob(f"{key}-*.pt"))
 
 
-@contextlib.contextmanager
 def reference_lock(key: str):
     """One writer per reference: processes that race to compute the same features wait for the first one."""
-    fidelity_cache().mkdir(parents=True, exist_ok=True)
-    with open(fidelity_cache() / f"{key}.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    return atomic.file_lock(fidelity_cache() / f"{key}.lock")
 
 
 def score(fakes: torch.Tensor, reals: torch.Tensor, ref_key: str, spec: EvalSpec, cuda: bool) -> dict:

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from harness import atomic
 from harness.data import DATASETS, ImageSet
 from harness.data.folder import read_tree, stack, to_square
 from harness.errors import DataError
@@ -29,9 +30,12 @@ class Cifar10:
         import torch
         from torchvision.datasets import CIFAR10
 
-        download = not os.environ.get("HARNESS_OFFLINE") and not (root / "cifar-10-batches-py").is_dir()
         try:
-            ds = CIFAR10(str(root), train=split == "train", download=download)
+            if (root / "cifar-10-batches-py").is_dir() or os.environ.get("HARNESS_OFFLINE"):
+                ds = CIFAR10(str(root), train=split == "train", download=False)  # a read-only copy is fine
+            else:  # ranks, packed jobs and array tasks may start together on an empty root: one downloads
+                with atomic.file_lock(root / ".cifar10.lock"):
+                    ds = CIFAR10(str(root), train=split == "train", download=True)
         except Exception as e:  # no network, a refused download, damaged files
             raise DataError(
                 f"CIFAR-10 not found under {root}: put the image-folder tree at {root}/cifar10/{split}/<class>/*.png "
