@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from harness import atomic
+from harness import atomic, distances
 from harness.errors import EvalError
 from harness.images import to_uint8
 from harness.paths import cache_dir, inception_weights
@@ -25,6 +25,11 @@ KEYS = {
     "precision": "precision",
     "recall": "recall",
 }
+KEY_FID, KEY_KID, KEY_KID_STD = (
+    "frechet_inception_distance",
+    "kernel_inception_distance_mean",
+    "kernel_inception_distance_std",
+)
 log = logging.getLogger("harness")
 FIDELITY_SEED = 2020  # torch-fidelity's default: fixes KID's random subsets
 
@@ -183,10 +188,8 @@ def score(fakes: torch.Tensor, reals: torch.Tensor, ref_key: str, spec: EvalSpec
 
 
 def _calculate(kwargs: dict) -> dict:
-    import torch_fidelity
-
     try:
-        raw = torch_fidelity.calculate_metrics(**kwargs)
+        raw = _metrics(kwargs)
     except OSError as e:  # the download of the default weights fails offline
         raise EvalError(
             f"cannot load the Inception weights ({e}); offline, build them (see README) "
@@ -195,3 +198,32 @@ def _calculate(kwargs: dict) -> dict:
     out = {KEYS[k]: float(v) for k, v in raw.items() if k in KEYS}
     # A NaN (e.g. IS from weights without a classifier head) is a missing value, never a number in a table.
     return {k: v for k, v in out.items() if math.isfinite(v)}
+
+
+def _metrics(kwargs: dict) -> dict:
+    """torch-fidelity's calculate_metrics for one feature extractor, step by step: its extractor, feature cache,
+    IS and precision/recall; FID and KID from the same features in torch on the scoring device (distances.py)."""
+    from torch_fidelity import metrics as tf
+
+    wanted = [m for m in ("isc", "fid", "kid", "prc") if kwargs[m]]
+    layers = {m: tf.resolve_feature_layer_for_metric(m, **kwargs) for m in wanted}
+    extractor = tf.create_feature_extractor(kwargs["feature_extractor"], sorted(set(layers.values())), **kwargs)
+    fakes = tf.extract_featuresdict_from_input_id_cached(1, extractor, **kwargs)
+    reals = tf.extract_featuresdict_from_input_id_cached(2, extractor, **kwargs) if set(wanted) - {"isc"} else None
+    device = torch.device("cuda" if kwargs["cuda"] else "cpu")
+    out = {}
+    if "isc" in layers:
+        out |= tf.isc_featuresdict_to_metric(fakes, layers["isc"], **kwargs)
+    if "fid" in layers:
+        out[KEY_FID] = distances.fid(fakes[layers["fid"]], reals[layers["fid"]], device)
+    if "kid" in layers:
+        f1, f2 = fakes[layers["kid"]], reals[layers["kid"]]
+        if min(len(f1), len(f2)) < kwargs["kid_subset_size"]:
+            raise EvalError(f"KID subsets of {kwargs['kid_subset_size']} from sets of {len(f1)} and {len(f2)}")
+        seed = kwargs["rng_seed"]
+        out[KEY_KID], out[KEY_KID_STD] = distances.kid(
+            f1, f2, kwargs["kid_subsets"], kwargs["kid_subset_size"], seed, device
+        )
+    if "prc" in layers:
+        out |= tf.prc_featuresdict_to_metric(fakes, reals, layers["prc"], **kwargs)
+    return out

@@ -1,0 +1,56 @@
+"""FID and KID from Inception features, in torch on the scoring device (a GPU when there is one): torch-fidelity's
+formulas, KID subsets and seed, in float64. torch-fidelity computes both in numpy on the CPU, where KID's 100
+subset MMDs of 1000 x 2048 features dominate the time of a 50k-sample score."""
+
+import numpy as np
+import torch
+
+KID_DEGREE, KID_COEF0 = 3, 1.0  # torch-fidelity's polynomial kernel: (x.y / d + 1) ** 3
+KID_CHUNK = 10  # subsets per batched matmul: 10 x 1000 x 2048 float64 is 160 MB
+
+
+def fid(features_1: torch.Tensor, features_2: torch.Tensor, device: torch.device) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets: |mu1 - mu2|^2 + tr(S1 + S2 - 2 sqrt(S1 S2)),
+    the trace of the square root taken from the eigenvalues of S1 S2 as torch-fidelity does."""
+    (mu1, s1), (mu2, s2) = (_moments(f.to(device, torch.float64)) for f in (features_1, features_2))
+    eigenvalues = torch.linalg.eigvals(s1 @ s2)
+    tr_covmean = torch.sqrt(eigenvalues).real.sum()
+    diff = mu1 - mu2
+    return float(diff @ diff + torch.trace(s1) + torch.trace(s2) - 2 * tr_covmean)
+
+
+def _moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return x.mean(0), torch.cov(x.T)
+
+
+def kid_subsets(n_1: int, n_2: int, subsets: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The subset indices torch-fidelity draws: one RandomState, alternating between the two sets."""
+    rng = np.random.RandomState(seed)
+    picks = [(rng.choice(n_1, size, replace=False), rng.choice(n_2, size, replace=False)) for _ in range(subsets)]
+    return np.stack([a for a, _ in picks]), np.stack([b for _, b in picks])
+
+
+def kid(
+    features_1: torch.Tensor, features_2: torch.Tensor, subsets: int, size: int, seed: int, device: torch.device
+) -> tuple[float, float]:
+    """Mean and standard deviation over random subsets of the unbiased MMD^2 with a cubic polynomial kernel."""
+    idx_1, idx_2 = kid_subsets(len(features_1), len(features_2), subsets, size, seed)
+    f1, f2 = features_1.to(device, torch.float64), features_2.to(device, torch.float64)
+    mmds = []
+    for start in range(0, subsets, KID_CHUNK):
+        x = f1[torch.from_numpy(idx_1[start : start + KID_CHUNK]).to(device)]
+        y = f2[torch.from_numpy(idx_2[start : start + KID_CHUNK]).to(device)]
+        mmds.append(_mmd2_unbiased(_kernel(x, x), _kernel(x, y), _kernel(y, y)))
+    mmds = torch.cat(mmds)
+    return float(mmds.mean()), float(mmds.std(correction=0))
+
+
+def _kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (x @ y.transpose(1, 2) / x.shape[-1] + KID_COEF0) ** KID_DEGREE
+
+
+def _mmd2_unbiased(k_xx: torch.Tensor, k_xy: torch.Tensor, k_yy: torch.Tensor) -> torch.Tensor:
+    m = k_xx.shape[-1]
+    off_diagonal = k_xx.sum((1, 2)) - k_xx.diagonal(dim1=1, dim2=2).sum(1)
+    off_diagonal += k_yy.sum((1, 2)) - k_yy.diagonal(dim1=1, dim2=2).sum(1)
+    return off_diagonal / (m * (m - 1)) - 2 * k_xy.sum((1, 2)) / (m * m)

@@ -1,0 +1,41 @@
+"""FID and KID in torch against torch-fidelity's own numpy functions, on feature sets shaped like Inception's."""
+
+import numpy as np
+import pytest
+import torch
+from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_kid import kid_features_to_metric
+
+from harness import distances
+
+CPU = torch.device("cpu")
+
+
+def features(n: int, seed: int, shift: float = 0.0, dim: int = 256) -> torch.Tensor:
+    """Non-negative and correlated, like pooled Inception activations (256-d here: the formulas do not care)."""
+    gen = torch.Generator().manual_seed(seed)
+    basis = torch.randn(64, dim, generator=gen)
+    return torch.relu(torch.randn(n, 64, generator=gen) @ basis / 8 + 0.3 + shift).float()
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.05, 0.5])
+def test_fid_equals_torch_fidelity(shift):
+    a, b = features(600, 0), features(500, 1, shift)
+    theirs = fid_statistics_to_metric(fid_features_to_statistics(a), fid_features_to_statistics(b), verbose=False)
+    assert distances.fid(a, b, CPU) == pytest.approx(theirs["frechet_inception_distance"], rel=1e-4)
+
+
+@pytest.mark.parametrize(("shift", "subsets", "size"), [(0.0, 20, 100), (0.05, 30, 200), (0.5, 10, 300)])
+def test_kid_equals_torch_fidelity(shift, subsets, size):
+    a, b = features(400, 2), features(350, 3, shift)
+    theirs = kid_features_to_metric(a, b, kid_subsets=subsets, kid_subset_size=size, rng_seed=2020, verbose=False)
+    mean, std = distances.kid(a, b, subsets, size, seed=2020, device=CPU)
+    assert mean == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-4, abs=1e-7)
+    assert std == pytest.approx(theirs["kernel_inception_distance_std"], rel=1e-4, abs=1e-7)
+
+
+def test_kid_subsets_are_torch_fidelitys():
+    rng = np.random.RandomState(7)
+    first = (rng.choice(50, 10, replace=False), rng.choice(40, 10, replace=False))
+    idx_1, idx_2 = distances.kid_subsets(50, 40, subsets=3, size=10, seed=7)
+    assert (idx_1[0] == first[0]).all() and (idx_2[0] == first[1]).all() and idx_1.shape == (3, 10)
