@@ -120,7 +120,8 @@ def _wait(predicate, timeout: float, what: str) -> None:
         time.sleep(0.5)
 
 
-def test_submit_runs_every_job_as_an_array_task_and_report_shows_them(slurm, tmp_path, inception_weights):
+def test_submit_runs_every_job_as_an_array_task_and_report_shows_them(slurm, tmp_path, inception_weights, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))  # its own reference cache: other tests count theirs
     results = tmp_path / "results"
     array = _submit(slurm, REPO / "suites" / "smoke.yaml", results)
     status = harness("status", "suites/smoke.yaml", "--results", str(results), env=slurm.env)
@@ -154,13 +155,16 @@ def test_a_requeued_task_resumes_from_its_checkpoint(slurm, tmp_path, how):
         slurm.run("scontrol", "requeue", task)
     else:  # what SLURM sends the batch shell --signal-seconds before the time limit
         slurm.run("scancel", "--signal=USR1", "--batch", task)
-    deadline = time.monotonic() + 300
-    while slurm.jobs() and time.monotonic() < deadline:
-        _release(slurm, task)
-        time.sleep(1)
-    assert not slurm.jobs(), slurm.jobs()
     [run_dir] = [p.parent for p in results.rglob("spec.json")]
-    log = (results / "long" / "slurm" / f"{array}_0.out").read_text()
+    log_path = results / "long" / "slurm" / f"{array}_0.out"
+
+    def finished() -> bool:  # squeue can miss a task while it is being requeued: the job's own record decides
+        _release(slurm, task)
+        return (run_dir / "final.json").exists()
+
+    _wait(finished, 300, f"the requeued task did not finish: {(run_dir / 'status.json').read_text()}")
+    slurm.wait_idle(timeout=60)
+    log = log_path.read_text()
     final = (run_dir / "final.json").read_text()
     assert '"resumed_from_epoch": 0' not in final, log[-3000:]  # it restarted from a checkpoint, not from scratch
     epochs = [line for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
