@@ -8,5 +8,5 @@ def test_cpu_path_prints_a_table_with_ratios(tmp_path):
     argv = ["--device", "cpu", "--resolutions", "32", "--batch", "16", "--steps", "2", "--warmup", "1"]
     gpu_throughput.main([*argv, "--pack", "1", "2", "--start-delay", "10", "--fid-samples", "0", "--out", str(out)])
     text = out.read_text()
-    assert "| 32 | naive (examples) | fp32 | 1 |" in text and "| 32 | harness step | fp32 | 1 |" in text
+    assert "| 32 | naive (examples) | PyTorch default | 1 |" in text and "| 32 | harness step | fp32 | 1 |" in text
     assert "| 32 | harness, packed | fp32 | 2 |" in text

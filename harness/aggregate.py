@@ -56,7 +56,7 @@ def _job_row(run) -> dict:
     ref = proto.get("reference") or {}
     return {
         "suite": run.path.parent.name,
-        "job_id": spec.job_id,
+        "job_id": run.path.name,  # the id it ran under: a spec reloaded with newer defaults may hash differently
         "arch": spec.model.arch,
         "config": config_id(spec),
         "dataset": spec.data.label,
@@ -89,7 +89,7 @@ def epochs_frame(root: Path) -> pd.DataFrame:
     for run in iter_runs(root):
         spec = run.spec()
         for record in run.metrics():
-            rows.append({"job_id": spec.job_id, "arch": spec.model.arch, "dataset": spec.data.label,
+            rows.append({"job_id": run.path.name, "arch": spec.model.arch, "dataset": spec.data.label,
                          "resolution": spec.data.resolution, "seed": spec.train.seed, **record})  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -105,7 +105,7 @@ def scores_frame(root: Path) -> pd.DataFrame:
         for record, source in records:
             proto = record["protocol"]
             ref = proto["reference"]
-            rows.append({"job_id": spec.job_id, "arch": spec.model.arch, "dataset": spec.data.label,
+            rows.append({"job_id": run.path.name, "arch": spec.model.arch, "dataset": spec.data.label,
                          "resolution": spec.data.resolution, "seed": spec.train.seed, "epoch": record.get("epoch"),
                          "protocol": proto.get("name", "unnamed"), "n_samples": proto["n_samples"],
                          "reference": f"{ref['split']} n={ref['n']}", "extractor": proto["extractor"],

@@ -1,26 +1,34 @@
 """FID and KID from Inception features, in torch on the scoring device (a GPU when there is one): torch-fidelity's
-formulas, KID subsets and seed, in float64. torch-fidelity computes both in numpy on the CPU, where KID's 100
-subset MMDs of 1000 x 2048 features dominate the time of a 50k-sample score."""
+formulas, KID subsets and seed, in float64 (torch-fidelity computes KID in float32 numpy on the CPU: the means
+agree to ~1e-5 relative, KID's std over subsets to ~3e-3 at 1000 x 2048, ours being the more exact)."""
 
 import numpy as np
 import torch
 
 KID_DEGREE, KID_COEF0 = 3, 1.0  # torch-fidelity's polynomial kernel: (x.y / d + 1) ** 3
 KID_CHUNK = 10  # subsets per batched matmul: 10 x 1000 x 2048 float64 is 160 MB
+ROWS = 8192  # features moved to the device at a time: the sets themselves stay where they are (50k x 2048 x 8 B)
 
 
 def fid(features_1: torch.Tensor, features_2: torch.Tensor, device: torch.device) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets: |mu1 - mu2|^2 + tr(S1 + S2 - 2 sqrt(S1 S2)),
     the trace of the square root taken from the eigenvalues of S1 S2 as torch-fidelity does."""
-    (mu1, s1), (mu2, s2) = (_moments(f.to(device, torch.float64)) for f in (features_1, features_2))
+    (mu1, s1), (mu2, s2) = (_moments(f, device) for f in (features_1, features_2))
     eigenvalues = torch.linalg.eigvals(s1 @ s2)
     tr_covmean = torch.sqrt(eigenvalues).real.sum()
     diff = mu1 - mu2
     return float(diff @ diff + torch.trace(s1) + torch.trace(s2) - 2 * tr_covmean)
 
 
-def _moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return x.mean(0), torch.cov(x.T)
+def _moments(x: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and unbiased covariance in float64, accumulated over row chunks on the device."""
+    chunks = x.split(ROWS)
+    mean = sum(c.to(device, torch.float64).sum(0) for c in chunks) / len(x)
+    cov = torch.zeros(x.shape[1], x.shape[1], dtype=torch.float64, device=device)
+    for c in chunks:
+        centred = c.to(device, torch.float64) - mean
+        cov += centred.T @ centred
+    return mean, cov / (len(x) - 1)
 
 
 def kid_subsets(n_1: int, n_2: int, subsets: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -35,11 +43,10 @@ def kid(
 ) -> tuple[float, float]:
     """Mean and standard deviation over random subsets of the unbiased MMD^2 with a cubic polynomial kernel."""
     idx_1, idx_2 = kid_subsets(len(features_1), len(features_2), subsets, size, seed)
-    f1, f2 = features_1.to(device, torch.float64), features_2.to(device, torch.float64)
     mmds = []
     for start in range(0, subsets, KID_CHUNK):
-        x = f1[torch.from_numpy(idx_1[start : start + KID_CHUNK]).to(device)]
-        y = f2[torch.from_numpy(idx_2[start : start + KID_CHUNK]).to(device)]
+        x = features_1[torch.from_numpy(idx_1[start : start + KID_CHUNK])].to(device, torch.float64)
+        y = features_2[torch.from_numpy(idx_2[start : start + KID_CHUNK])].to(device, torch.float64)
         mmds.append(_mmd2_unbiased(_kernel(x, x), _kernel(x, y), _kernel(y, y)))
     mmds = torch.cat(mmds)
     return float(mmds.mean()), float(mmds.std(correction=0))

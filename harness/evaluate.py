@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from harness import atomic, distances
+from harness import atomic, distances, precision
 from harness.errors import EvalError
 from harness.images import to_uint8
 from harness.paths import cache_dir, inception_weights
@@ -188,6 +188,11 @@ def score(fakes: torch.Tensor, reals: torch.Tensor, ref_key: str, spec: EvalSpec
 
 
 def _calculate(kwargs: dict) -> dict:
+    with precision.flags("fp32"):  # the extractor in strict float32, whatever the job trained in
+        return _scores(kwargs)
+
+
+def _scores(kwargs: dict) -> dict:
     try:
         raw = _metrics(kwargs)
     except OSError as e:  # the download of the default weights fails offline
@@ -226,4 +231,6 @@ def _metrics(kwargs: dict) -> dict:
         )
     if "prc" in layers:
         out |= tf.prc_featuresdict_to_metric(fakes, reals, layers["prc"], **kwargs)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()  # hand back what scoring took, for the training (and packed jobs) around it
     return out

@@ -11,10 +11,18 @@ PRECISIONS = ("fp32", "tf32", "bf16")
 DEFAULT = "tf32"
 
 
-def configure(precision: str) -> None:
+@contextlib.contextmanager
+def flags(precision: str):
+    """TF32 on or off for convolutions and matmuls inside the block; the previous setting is restored after.
+    Scoring always runs under flags("fp32"), so a job's training precision never changes its FID or the shared
+    reference features."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     tf32 = precision != "fp32"
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def autocast(precision: str, device: torch.device):

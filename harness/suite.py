@@ -251,17 +251,24 @@ def validate(job: JobSpec, where: str) -> None:
     if "isc" in e.metrics and e.n_samples < e.isc_splits:
         raise ConfigError(f"{where}.eval.n_samples: {e.n_samples} < eval.isc_splits {e.isc_splits}; IS needs more")
     if e.curve_samples is not None:
-        _positive(e.curve_samples, f"{where}.eval.curve_samples", 2)
-        if "kid" in e.metrics and e.kid_subset_size > e.curve_samples:
-            raise ConfigError(
-                f"{where}.eval.curve_samples: {e.curve_samples} < eval.kid_subset_size {e.kid_subset_size}; "
-                "KID needs subsets of that size from the samples"
-            )
+        _check_curve(e, f"{where}.eval.curve_samples")
     if "kid" in e.metrics and e.kid_subset_size > e.n_samples:
         raise ConfigError(
             f"{where}.eval.kid_subset_size: {e.kid_subset_size} > eval.n_samples {e.n_samples}; KID draws subsets "
             f"of that size from the samples: set kid_subset_size ≤ {e.n_samples}"
         )
+
+
+def _check_curve(e: EvalSpec, where: str) -> None:
+    """curve_samples must suit every metric the curve computes, like n_samples."""
+    _positive(e.curve_samples, where, 2)
+    needs = {"kid": (e.kid_subset_size, "eval.kid_subset_size"), "isc": (e.isc_splits, "eval.isc_splits")}
+    needs["prc"] = (e.prc_neighborhood + 1, "eval.prc_neighborhood + 1")
+    for metric, (least, what) in needs.items():
+        if metric in e.metrics and e.curve_samples < least:
+            raise ConfigError(f"{where}: {e.curve_samples} < {what} {least}; raise curve_samples or drop {metric}")
+    if e.curve_samples > e.n_samples:
+        raise ConfigError(f"{where}: {e.curve_samples} > eval.n_samples {e.n_samples}; the curve is the cheaper score")
 
 
 def expand(raw: Any, name: str) -> Suite:

@@ -95,12 +95,16 @@ def train(
 ) -> int:
     """Train `job` to its last epoch, resuming from the run's checkpoint; returns the epoch it started from.
     Every rank runs this; only the main process writes. Raises Interrupted when `stop` is requested."""
+    with precision.flags(job.train.precision):
+        return _train(job, run, accelerator, data, scorer, progress, stop)
+
+
+def _train(job, run, accelerator, data, scorer, progress, stop) -> int:
     progress, stop = progress or NoProgress(), stop or StopRequest()
     main = accelerator.is_main_process
     t, z_dim, num_classes = job.train, job.model.z_dim, len(data.class_names)
     augment = AUGMENTS.get(t.augment)
     objective = OBJECTIVES.get(ARCHS.get(job.model.arch).objective)(t, augment.d_input)
-    precision.configure(t.precision)
     s, loader, sampler = prepare(job, data, accelerator)
     train_step = Step(s, objective, augment, accelerator, z_dim, num_classes, t.precision)
     at = checkpoint.load(run, job.job_id, s, accelerator.unwrap_model)

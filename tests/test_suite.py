@@ -333,6 +333,8 @@ def test_arch_defaults_apply_and_suite_settings_override_them():
         ({"processes": 3, "batch_size": 64}, ["batch_size: 64 does not split over 3 processes"]),
         ({"precision": "fp16"}, ["matrix.precision", "'fp16'", "fp32, tf32, bf16"]),
         ({"eval": {"curve_samples": 100}}, ["eval.curve_samples: 100 < eval.kid_subset_size 1000"]),
+        ({"eval": {"curve_samples": 5, "metrics": ["isc"]}}, ["eval.curve_samples: 5 < eval.isc_splits 10"]),
+        ({"eval": {"curve_samples": 20000, "metrics": ["fid"]}}, ["20000 > eval.n_samples 10000"]),
     ],
 )
 def test_bad_recipe_settings_are_one_line_errors(defaults, fragments):
