@@ -1,4 +1,4 @@
-"""Frames -> summary.csv, summary.md and PNG plots (FID vs epoch, loss curves) in a results folder."""
+"""Frames -> summary.csv, summary.md, headline.tex (booktabs) and PNG plots (FID vs epoch, losses) in a folder."""
 
 import io
 from pathlib import Path
@@ -9,7 +9,7 @@ matplotlib.use("Agg")  # files only: no display on clusters and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from harness import atomic  # noqa: E402
+from harness import atomic, tables  # noqa: E402
 from harness.aggregate import epochs_frame, jobs_frame, scores_frame  # noqa: E402
 from harness.errors import DataError  # noqa: E402
 
@@ -55,11 +55,13 @@ def rescored(scores: pd.DataFrame) -> list[str]:
     return lines
 
 
-def markdown(jobs: pd.DataFrame, scores: pd.DataFrame | None = None) -> str:
-    """The summary: mean ± std over seeds, one row per job, then re-scores by protocol and failures.
-    Scores in the first two tables are the training-time ones, labelled by their `protocol` column."""
+def markdown(jobs: pd.DataFrame, scores: pd.DataFrame | None = None, headlines: dict | None = None) -> str:
+    """The summary: the headline table per protocol, mean ± std over seeds by config, one row per job, then
+    re-scores by protocol and failures. Training-time scores are labelled by their `protocol` column."""
     scores = scores if scores is not None else pd.DataFrame()
     lines = ["# Results", ""]
+    for protocol, table in (headlines or {}).items():
+        lines += [f"## Headline: {protocol}", "", tables.markdown(table, protocol)]
     grouped = by_config(jobs)
     if not grouped.empty:
         table = grouped.assign(
@@ -114,11 +116,16 @@ def write_report(root: Path, out: Path | None = None) -> list[Path]:
     if jobs.empty:
         raise DataError(f"no runs under {root} (no spec.json found); run a suite first")
     out = Path(out) if out else root
-    paths = {k: out / k for k in ("summary.csv", "scores.csv", "summary.md", "fid_vs_epoch.png", "losses.png")}
+    names = ("summary.csv", "scores.csv", "summary.md", "headline.tex", "fid_vs_epoch.png", "losses.png")
+    paths = {k: out / k for k in names}
     scores = scores_frame(root)
+    headlines = tables.headline(jobs)
     atomic.write_bytes(paths["summary.csv"], jobs.to_csv(index=False).encode())
     atomic.write_bytes(paths["scores.csv"], scores.to_csv(index=False).encode())
-    atomic.write_bytes(paths["summary.md"], markdown(jobs, scores).encode())
+    atomic.write_bytes(paths["summary.md"], markdown(jobs, scores, headlines).encode())
+    if headlines:
+        tex = "\n".join(tables.latex(t, protocol) for protocol, t in headlines.items())
+        atomic.write_bytes(paths["headline.tex"], tex.encode())
     epochs = epochs_frame(root)
     if not epochs.empty:
         plot_fid(epochs, paths["fid_vs_epoch.png"])

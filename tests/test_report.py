@@ -58,11 +58,14 @@ def test_write_report_writes_tables_and_plots(tmp_path):
     fake_run(tmp_path, 1, 110.0)
     fake_run(tmp_path, 2, 0.0, state=FAILED)
     written = {p.name for p in write_report(tmp_path / "s")}
-    assert written == {"summary.csv", "scores.csv", "summary.md", "fid_vs_epoch.png", "losses.png"}
+    assert written == {"summary.csv", "scores.csv", "summary.md", "headline.tex", "fid_vs_epoch.png", "losses.png"}
     csv = pd.read_csv(tmp_path / "s" / "summary.csv")
     assert len(csv) == 3 and sorted(csv.state) == ["done", "done", "failed"]
     md = (tmp_path / "s" / "summary.md").read_text()
     assert "105.00 ± 7.07" in md and "boom: out of memory" in md
+    assert "## Headline: fid64-train" in md and "| dcgan | synthetic | 32px | 2 | **105.00 ± 7.07** |" in md
+    tex = (tmp_path / "s" / "headline.tex").read_text()
+    assert r"\toprule" in tex and r"\textbf{105.00 $\pm$ 7.07}" in tex
     for png in ("fid_vs_epoch.png", "losses.png"):
         assert (tmp_path / "s" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

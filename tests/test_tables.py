@@ -1,0 +1,53 @@
+import pandas as pd
+
+from harness import tables
+
+
+def jobs(**extra) -> pd.DataFrame:
+    rows = [
+        # arch, dataset, res, seed, fid, kid, protocol
+        ("dcgan", "cifar10", 32, 0, 40.0, 0.030, "fid10k-train"),
+        ("dcgan", "cifar10", 32, 1, 42.0, 0.032, "fid10k-train"),
+        ("wgan-gp", "cifar10", 32, 0, 30.0, 0.020, "fid10k-train"),
+        ("wgan-gp", "cifar10", 32, 1, 34.0, 0.026, "fid10k-train"),
+        ("wgan-gp", "cifar10", 32, 0, 99.0, 0.090, "fid64-train"),  # another protocol: never averaged in
+        ("sngan", "cifar10", 32, 0, 10.0, 0.010, None),  # failed: no protocol, not in the table
+    ]
+    frame = pd.DataFrame(rows, columns=["arch", "dataset", "resolution", "seed", "fid", "kid", "protocol"])
+    return frame.assign(variant="", state=["done"] * 5 + ["failed"], **{"is": float("nan")}, **extra)
+
+
+def test_one_table_per_protocol_with_mean_and_std_over_seeds():
+    t = tables.headline(jobs())
+    assert sorted(t) == ["fid10k-train", "fid64-train"]
+    main = t["fid10k-train"].set_index("arch")
+    assert main.loc["dcgan", "seeds"] == 2 and main.loc["dcgan", "fid_mean"] == 41.0
+    assert main.loc["wgan-gp", "fid_mean"] == 32.0 and "sngan" not in main.index
+    assert t["fid64-train"].fid_mean.tolist() == [99.0]
+
+
+def test_markdown_bolds_the_best_of_each_column_and_names_the_protocol():
+    text = tables.markdown(tables.headline(jobs())["fid10k-train"], "fid10k-train")
+    assert "Protocol `fid10k-train`" in text
+    assert "| wgan-gp | cifar10 | 32px | 2 | **32.00 ± 2.83** | **0.0230 ± 0.0042** |" in text
+    assert "| dcgan | cifar10 | 32px | 2 | 41.00 ± 1.41 | 0.0310 ± 0.0014 |" in text
+    assert "IS" not in text  # no IS anywhere (weights without a head): no empty column
+
+
+def test_latex_is_a_booktabs_tabular_with_escaped_names():
+    frame = jobs()
+    frame.loc[frame.arch == "dcgan", "dataset"] = "cats_dogs"
+    text = tables.latex(tables.headline(frame)["fid10k-train"], "fid10k-train")
+    lines = text.splitlines()
+    assert lines[1] == r"\begin{tabular}{llllrr}" and lines[2] == r"\toprule" and lines[-1] == r"\end{tabular}"
+    assert r"arch & dataset & res & seeds & FID & KID \\" in text
+    assert r"dcgan & cats\_dogs & 32px & 2 & 41.00 $\pm$ 1.41 & 0.0310 $\pm$ 0.0014 \\" in text
+    assert r"\textbf{32.00 $\pm$ 2.83}" in text and r"\midrule" in text and r"\bottomrule" in text
+
+
+def test_a_variant_column_appears_only_when_variants_differ():
+    frame = jobs()
+    assert "variant" not in tables.markdown(tables.headline(frame)["fid10k-train"], "p")
+    frame.loc[frame.arch == "dcgan", "variant"] = "ema=0.999"
+    text = tables.markdown(tables.headline(frame)["fid10k-train"], "p")
+    assert "| arch | dataset | res | variant | seeds |" in text and "| ema=0.999 |" in text
