@@ -1,17 +1,12 @@
-"""Frames -> summary.csv, summary.md, headline.tex (booktabs) and PNG plots (FID vs epoch, losses) in a folder."""
+"""Frames -> summary.csv, summary.md, headline.tex (booktabs) and the plots (plots.py) in a results folder."""
 
-import io
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")  # files only: no display on clusters and CI
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from harness import atomic, tables  # noqa: E402
-from harness.aggregate import epochs_frame, jobs_frame, scores_frame  # noqa: E402
-from harness.errors import DataError  # noqa: E402
+from harness import atomic, plots, tables
+from harness.aggregate import epochs_frame, jobs_frame, scores_frame
+from harness.errors import DataError
 
 SUMMARY_COLUMNS = ["arch", "variant", "dataset", "classes", "resolution", "epochs", "seed", "state",
                    "protocol", "fid", "kid", "is", "train_seconds", "images_per_s", "job_id"]  # fmt: skip
@@ -78,35 +73,6 @@ def markdown(jobs: pd.DataFrame, scores: pd.DataFrame | None = None, headlines: 
     return "\n".join(lines)
 
 
-def _save(fig, path: Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    atomic.write_bytes(path, buf.getvalue())
-
-
-def plot_fid(epochs: pd.DataFrame, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    scored = epochs.dropna(subset=["fid"]) if "fid" in epochs else epochs.iloc[0:0]
-    for job_id, rows in scored.groupby("job_id"):
-        ax.plot(rows.epoch, rows.fid, marker="o", label=job_id)
-    ax.set(xlabel="epoch", ylabel="FID (lower is better)", title="FID vs epoch")
-    if not scored.empty:
-        ax.legend(fontsize="x-small")
-    _save(fig, path)
-
-
-def plot_losses(epochs: pd.DataFrame, path: Path) -> None:
-    fig, (ax_d, ax_g) = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
-    for job_id, rows in epochs.groupby("job_id"):
-        ax_d.plot(rows.epoch, rows.d_loss, label=job_id)
-        ax_g.plot(rows.epoch, rows.g_loss, label=job_id)
-    ax_d.set(xlabel="epoch", ylabel="loss", title="D loss")
-    ax_g.set(xlabel="epoch", title="G loss")
-    ax_g.legend(fontsize="x-small")
-    _save(fig, path)
-
-
 def write_report(root: Path, out: Path | None = None) -> list[Path]:
     """Write the summary tables and plots for every run under root; returns the files written."""
     root = Path(root)
@@ -116,8 +82,7 @@ def write_report(root: Path, out: Path | None = None) -> list[Path]:
     if jobs.empty:
         raise DataError(f"no runs under {root} (no spec.json found); run a suite first")
     out = Path(out) if out else root
-    names = ("summary.csv", "scores.csv", "summary.md", "headline.tex", "fid_vs_epoch.png", "losses.png")
-    paths = {k: out / k for k in names}
+    paths = {k: out / k for k in ("summary.csv", "scores.csv", "summary.md", "headline.tex")}
     scores = scores_frame(root)
     headlines = tables.headline(jobs)
     atomic.write_bytes(paths["summary.csv"], jobs.to_csv(index=False).encode())
@@ -126,8 +91,13 @@ def write_report(root: Path, out: Path | None = None) -> list[Path]:
     if headlines:
         tex = "\n".join(tables.latex(t, protocol) for protocol, t in headlines.items())
         atomic.write_bytes(paths["headline.tex"], tex.encode())
+    written = [p for p in paths.values() if p.exists()]
     epochs = epochs_frame(root)
     if not epochs.empty:
-        plot_fid(epochs, paths["fid_vs_epoch.png"])
-        plot_losses(epochs, paths["losses.png"])
-    return [p for p in paths.values() if p.exists()]
+        scored = plots.curves(epochs, jobs)
+        written += plots.fid_vs_epoch(scored, out / "fid_vs_epoch")
+        written += plots.time_to_fid(scored, out / "time_to_fid")
+        written += plots.losses(epochs, out / "losses")
+    for protocol, table in headlines.items():
+        written += plots.final_fid(table, protocol, out / f"final_fid_{protocol}")
+    return written

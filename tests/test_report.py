@@ -58,7 +58,9 @@ def test_write_report_writes_tables_and_plots(tmp_path):
     fake_run(tmp_path, 1, 110.0)
     fake_run(tmp_path, 2, 0.0, state=FAILED)
     written = {p.name for p in write_report(tmp_path / "s")}
-    assert written == {"summary.csv", "scores.csv", "summary.md", "headline.tex", "fid_vs_epoch.png", "losses.png"}
+    figures = {f"{name}.{fmt}" for name in ("fid_vs_epoch", "time_to_fid", "losses", "final_fid_fid64-train")
+               for fmt in ("png", "svg")}  # fmt: skip
+    assert written == {"summary.csv", "scores.csv", "summary.md", "headline.tex"} | figures
     csv = pd.read_csv(tmp_path / "s" / "summary.csv")
     assert len(csv) == 3 and sorted(csv.state) == ["done", "done", "failed"]
     md = (tmp_path / "s" / "summary.md").read_text()
@@ -66,8 +68,9 @@ def test_write_report_writes_tables_and_plots(tmp_path):
     assert "## Headline: fid64-train" in md and "| dcgan | synthetic | 32px | 2 | **105.00 ± 7.07** |" in md
     tex = (tmp_path / "s" / "headline.tex").read_text()
     assert r"\toprule" in tex and r"\textbf{105.00 $\pm$ 7.07}" in tex
-    for png in ("fid_vs_epoch.png", "losses.png"):
-        assert (tmp_path / "s" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in ("fid_vs_epoch", "time_to_fid", "losses", "final_fid_fid64-train"):
+        assert (tmp_path / "s" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert b"<svg" in (tmp_path / "s" / f"{name}.svg").read_bytes()[:2000]
 
 
 def test_report_of_a_missing_or_empty_folder_is_a_clear_error(tmp_path):
