@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on clusters and CI
+matplotlib.rcParams["svg.hashsalt"] = "harness"  # stable SVG ids: a regenerated report is byte-identical
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -19,7 +20,7 @@ def save(fig, stem: Path) -> list[Path]:
     paths = []
     for fmt in FORMATS:
         buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight")
+        fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
         path = stem.with_suffix(f".{fmt}")
         atomic.write_bytes(path, buf.getvalue())
         paths.append(path)

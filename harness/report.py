@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import atomic, plots, tables
+from harness import atomic, html, plots, tables
 from harness.aggregate import epochs_frame, jobs_frame, scores_frame
 from harness.errors import DataError
 
@@ -100,4 +100,6 @@ def write_report(root: Path, out: Path | None = None) -> list[Path]:
         written += plots.losses(epochs, out / "losses")
     for protocol, table in headlines.items():
         written += plots.final_fid(table, protocol, out / f"final_fid_{protocol}")
-    return written
+    page = out / "report.html"
+    atomic.write_bytes(page, html.page(root, out, jobs, headlines, written).encode())
+    return [*written, page]

@@ -22,7 +22,7 @@ def headline(jobs: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def _cells(table: pd.DataFrame, bold) -> dict[str, list[str]]:
+def metric_cells(table: pd.DataFrame, bold) -> dict[str, list[str]]:
     """Formatted 'mean ± std' cells per metric column, the best mean of each column wrapped by `bold`."""
     cells = {}
     for metric, (name, digits, best) in METRICS.items():
@@ -38,7 +38,7 @@ def _cells(table: pd.DataFrame, bold) -> dict[str, list[str]]:
     return cells
 
 
-def _labels(table: pd.DataFrame) -> dict[str, list[str]]:
+def label_columns(table: pd.DataFrame) -> dict[str, list[str]]:
     labels = {"arch": table.arch, "dataset": table.dataset, "res": table.resolution.map(lambda r: f"{r}px")}
     if table.variant.nunique(dropna=False) > 1:  # only when variants differ between the rows shown
         labels["variant"] = table.variant.fillna("")
@@ -47,7 +47,7 @@ def _labels(table: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def markdown(table: pd.DataFrame, protocol: str) -> str:
-    columns = _labels(table) | _cells(table, lambda t: f"**{t}**")
+    columns = label_columns(table) | metric_cells(table, lambda t: f"**{t}**")
     header = list(columns)
     rows = list(zip(*columns.values(), strict=True))
     lines = [f"Protocol `{protocol}`: mean ± std over seeds, best in bold.", ""]
@@ -57,8 +57,8 @@ def markdown(table: pd.DataFrame, protocol: str) -> str:
 
 def latex(table: pd.DataFrame, protocol: str) -> str:
     """A booktabs tabular; \\usepackage{booktabs} in the preamble."""
-    labels = {k: [escape(v) for v in values] for k, values in _labels(table).items()}
-    cells = _cells(table, lambda t: rf"\textbf{{{t}}}")
+    labels = {k: [escape(v) for v in values] for k, values in label_columns(table).items()}
+    cells = metric_cells(table, lambda t: rf"\textbf{{{t}}}")
     cells = {k: [v.replace("±", r"$\pm$") for v in values] for k, values in cells.items()}
     columns = labels | cells
     align = "l" * len(labels) + "r" * len(cells)

@@ -60,7 +60,7 @@ def test_write_report_writes_tables_and_plots(tmp_path):
     written = {p.name for p in write_report(tmp_path / "s")}
     figures = {f"{name}.{fmt}" for name in ("fid_vs_epoch", "time_to_fid", "losses", "final_fid_fid64-train")
                for fmt in ("png", "svg")}  # fmt: skip
-    assert written == {"summary.csv", "scores.csv", "summary.md", "headline.tex"} | figures
+    assert written == {"summary.csv", "scores.csv", "summary.md", "headline.tex", "report.html"} | figures
     csv = pd.read_csv(tmp_path / "s" / "summary.csv")
     assert len(csv) == 3 and sorted(csv.state) == ["done", "done", "failed"]
     md = (tmp_path / "s" / "summary.md").read_text()

@@ -1,0 +1,71 @@
+"""report.html: its content as text, and the page rendered by a real headless Chromium (Debian's package)."""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+import torch
+from PIL import Image
+
+from harness.report import write_report
+from harness.store import FAILED
+from tests.conftest import write_pngs
+from tests.test_report import fake_run
+
+
+@pytest.fixture
+def report(tmp_path):
+    for seed, fid in ((0, 100.0), (1, 110.0)):
+        job = fake_run(tmp_path, seed, fid)
+        grid = torch.randint(0, 256, (1, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+        write_pngs(tmp_path / "s" / job.job_id / "samples", grid, prefix="epoch_000")
+    fake_run(tmp_path, 2, 0.0, state=FAILED)
+    write_report(tmp_path / "s")
+    return tmp_path / "s" / "report.html"
+
+
+def test_the_page_has_the_tables_embedded_plots_a_gallery_and_specs_and_needs_no_network(report):
+    text = report.read_text()
+    assert "<h2>Headline: fid64-train</h2>" in text and "<b>105.00 ± 7.07</b>" in text
+    assert text.count('src="data:image/svg+xml;base64,') == 4  # FID vs epoch, time to FID, losses, final FID
+    assert text.count("<details><summary>dcgan_synthetic_32px") == 3 and "&quot;arch&quot;: &quot;dcgan&quot;" in text
+    assert 'src="dcgan_synthetic_32px_e2_s0_' in text and "/samples/epoch_00000000.png" in text  # linked, relative
+    assert "http://" not in text and "https://" not in text and "<script" not in text
+
+
+def test_regenerating_the_report_gives_the_same_page(report):
+    first = report.read_text()
+    write_report(report.parent)
+    assert report.read_text() == first  # nothing time- or machine-dependent: committed reports stay diff-free
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def chromium(*args: str, tmp) -> subprocess.CompletedProcess:
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--disable-quic", f"--user-data-dir={tmp}"]  # fmt: skip
+    return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def browser():
+    if CHROMIUM is None:
+        if os.environ.get("HARNESS_REQUIRE_BROWSER"):
+            pytest.fail("HARNESS_REQUIRE_BROWSER is set but chromium is not installed")
+        pytest.skip("no chromium here (apt-get install chromium)")
+    return CHROMIUM
+
+
+def test_chromium_renders_the_report(report, browser, tmp_path):
+    shot = tmp_path / "shot.png"
+    done = chromium(f"--screenshot={shot}", "--window-size=1280,1600", report.as_uri(), tmp=tmp_path / "profile")
+    assert shot.exists(), done.stderr[-2000:]
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (1280, 1600)
+    colours = image.getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 50  # text, tables and plots: far from a blank page
+    dom = chromium("--dump-dom", report.as_uri(), tmp=tmp_path / "profile2").stdout
+    assert '<table class="headline">' in dom and "<b>105.00 ± 7.07</b>" in dom
+    assert dom.count("<img") >= 4 + 2  # the plots and the two jobs' sample grids
