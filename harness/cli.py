@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.errors import HarnessError
+from harness.errors import ConfigError, HarnessError
 
 app = typer.Typer(
     help="Benchmark GAN image generators: expand a suite, train and score its jobs, report the results.",
@@ -64,7 +64,7 @@ def _where(results: Path, data_root: Path | None, device: str, threads: int | No
     from harness.paths import data_root as resolve_data_root
 
     if threads is not None and threads < 1:
-        raise typer.BadParameter("--threads must be ≥ 1")
+        raise ConfigError("--threads must be ≥ 1")
     return Where(results.resolve(), resolve_data_root(data_root).resolve(), device, threads)
 
 
@@ -93,7 +93,7 @@ def run(
             out.print(f"{'skip' if done else 'run '}  {j.job_id}", highlight=False)
         return
     if jobs_per_gpu < 1:
-        raise typer.BadParameter("--jobs-per-gpu must be ≥ 1")
+        raise ConfigError("--jobs-per-gpu must be ≥ 1")
     outcome = run_suite(suite, jobs, _where(results, data_root, device, threads), jobs_per_gpu)
     out.print(
         f"{suite.name}: {len(outcome.done)} done, {len(outcome.skipped)} skipped (already done), "
@@ -187,12 +187,39 @@ def submit(
 def report(
     results_dir: Annotated[Path, typer.Argument(help="A suite's results folder (or a root holding several suites).")],
     out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write [default: RESULTS_DIR].")] = None,
+    metric: Annotated[list[str] | None, typer.Option("--metric", help="fid, kid or is (repeat for several).")] = None,
+    group_by: Annotated[
+        str | None, typer.Option("--group-by", help="Columns to group by, e.g. 'variant' or 'arch,dataset'.")
+    ] = None,
+    where: Annotated[
+        list[str] | None, typer.Option("--where", help="Keep rows with COLUMN=V1[,V2...] (repeat to combine).")
+    ] = None,
 ) -> None:
-    """Aggregate finished jobs into summary.csv, summary.md and plots."""
+    """Aggregate finished jobs into summary.md (headline tables per protocol), headline.tex, CSVs, plots and
+    report.html. With --metric / --group-by / --where, also print that cut as Markdown tables."""
+    from harness.aggregate import jobs_frame
     from harness.report import write_report
+    from harness.tables import METRICS, ROWS, markdown, summarise
 
     for path in write_report(results_dir, out_dir):
         out.print(f"wrote {path}", highlight=False)
+    if metric or group_by or where:
+        rows = [c.strip() for c in group_by.split(",")] if group_by else ROWS
+        tables = summarise(jobs_frame(results_dir), rows, metric or list(METRICS), _filters(where or []))
+        if not tables:
+            err.print("no finished job matches --where", highlight=False)
+        for protocol, table in tables.items():
+            out.print("\n" + markdown(table, protocol), markup=False, highlight=False)
+
+
+def _filters(where: list[str]) -> dict[str, list[str]]:
+    filters = {}
+    for item in where:
+        column, sep, values = item.partition("=")
+        if not sep or not column or not values:
+            raise ConfigError(f"--where {item!r}: use COLUMN=VALUE[,VALUE...], e.g. dataset=cifar10")
+        filters[column.strip()] = [v.strip() for v in values.split(",")]
+    return filters
 
 
 @app.command()
@@ -235,7 +262,7 @@ def score(
 
 def _epoch(text: str) -> int:
     if not text.isdigit():
-        raise typer.BadParameter(f"{text!r}: use 'latest' or an epoch number")
+        raise ConfigError(f"--checkpoint {text!r}: use 'latest' or an epoch number")
     return int(text)
 
 

@@ -3,6 +3,8 @@ best value of each column in bold, one table per protocol; as Markdown and as La
 
 import pandas as pd
 
+from harness.errors import ConfigError
+
 METRICS = {"fid": ("FID", 2, min), "kid": ("KID", 4, min), "is": ("IS", 2, max)}  # column, digits, which is best
 ROWS = ["arch", "variant", "dataset", "resolution"]
 LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -10,22 +12,40 @@ LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", 
 
 
 def headline(jobs: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """{protocol: one row per (arch, variant, dataset, resolution) with seeds and each metric's mean and std}.
-    Only finished jobs; rows under different protocols are never averaged together."""
+    """{protocol: one row per (arch, variant, dataset, resolution) with seeds and each metric's mean and std}."""
+    return summarise(jobs)
+
+
+def summarise(
+    jobs: pd.DataFrame, rows=tuple(ROWS), metrics=tuple(METRICS), where: dict[str, list[str]] | None = None
+) -> dict[str, pd.DataFrame]:
+    """{protocol: one row per value of `rows` (the group-by columns), with seeds and mean/std of each metric}, over
+    finished jobs matching `where` ({column: accepted values}). Rows under different protocols are never averaged."""
+    for name in [*rows, *(where or {})]:
+        if name not in jobs.columns:
+            raise ConfigError(f"{name!r} is not a column of the results; valid: {', '.join(jobs.columns)}")
+    for metric in metrics:
+        if metric not in METRICS:
+            raise ConfigError(f"--metric {metric!r}; valid: {', '.join(METRICS)}")
     done = jobs[(jobs.state == "done") & jobs.protocol.notna()]
+    for name, accepted in (where or {}).items():
+        done = done[done[name].astype(str).isin(accepted)]
     tables = {}
-    for protocol, rows in done.groupby("protocol", sort=True):
-        stats = rows.groupby(ROWS, dropna=False, sort=True).agg(
-            seeds=("seed", "count"), **{f"{m}_{s}": (m, s) for m in METRICS for s in ("mean", "std")}
+    for protocol, group in done.groupby("protocol", sort=True):
+        stats = group.groupby(list(rows), dropna=False, sort=True).agg(
+            seeds=("seed", "count"), **{f"{m}_{s}": (m, s) for m in metrics for s in ("mean", "std")}
         )
-        tables[protocol] = stats.reset_index()
+        table = stats.reset_index()
+        table.attrs.update(rows=list(rows), metrics=list(metrics))
+        tables[protocol] = table
     return tables
 
 
 def metric_cells(table: pd.DataFrame, bold) -> dict[str, list[str]]:
     """Formatted 'mean ± std' cells per metric column, the best mean of each column wrapped by `bold`."""
     cells = {}
-    for metric, (name, digits, best) in METRICS.items():
+    for metric in table.attrs.get("metrics", METRICS):
+        name, digits, best = METRICS[metric]
         means, stds = table[f"{metric}_mean"], table[f"{metric}_std"]
         if means.isna().all():
             continue
@@ -39,9 +59,15 @@ def metric_cells(table: pd.DataFrame, bold) -> dict[str, list[str]]:
 
 
 def label_columns(table: pd.DataFrame) -> dict[str, list[str]]:
-    labels = {"arch": table.arch, "dataset": table.dataset, "res": table.resolution.map(lambda r: f"{r}px")}
-    if table.variant.nunique(dropna=False) > 1:  # only when variants differ between the rows shown
-        labels["variant"] = table.variant.fillna("")
+    """The group-by columns in their order (resolution as '32px'), then seeds. The headline shows its variant
+    column only when variants differ between the rows shown."""
+    rows = table.attrs.get("rows", ROWS)
+    labels = {}
+    for key in rows:
+        if key == "resolution":
+            labels["res"] = table.resolution.map(lambda r: f"{r}px")
+        elif key != "variant" or rows != ROWS or table.variant.nunique(dropna=False) > 1:
+            labels[key] = table[key].fillna("")
     labels["seeds"] = table.seeds
     return {k: [str(v) for v in values] for k, values in labels.items()}
 

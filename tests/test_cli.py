@@ -134,3 +134,15 @@ def test_cuda_device_without_a_gpu_is_a_usage_error(tmp_path):
     suite = tiny_suite(tmp_path / "tiny.yaml")
     done = harness("run", str(suite), "--results", str(tmp_path), "--device", "cuda")
     assert done.returncode == 2 and "no CUDA device" in done.stderr
+
+
+def test_report_prints_a_cut_by_group_metric_and_filter(tmp_path):
+    from tests.test_report import fake_run
+
+    for seed, fid in ((0, 100.0), (1, 110.0)):
+        fake_run(tmp_path, seed, fid)
+    done = harness("report", str(tmp_path / "s"), "--group-by", "arch", "--metric", "fid", "--where", "seed=0,1")
+    assert done.returncode == 0, done.stderr
+    assert "| arch | seeds | FID |" in done.stdout and "| dcgan | 2 | **105.00 ± 7.07** |" in done.stdout
+    bad = harness("report", str(tmp_path / "s"), "--where", "seed")
+    assert bad.returncode == 2 and "--where 'seed': use COLUMN=VALUE" in bad.stderr and "Traceback" not in bad.stderr

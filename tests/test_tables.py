@@ -1,6 +1,8 @@
 import pandas as pd
+import pytest
 
 from harness import tables
+from harness.errors import ConfigError
 
 
 def jobs(**extra) -> pd.DataFrame:
@@ -50,4 +52,23 @@ def test_a_variant_column_appears_only_when_variants_differ():
     assert "variant" not in tables.markdown(tables.headline(frame)["fid10k-train"], "p")
     frame.loc[frame.arch == "dcgan", "variant"] = "ema=0.999"
     text = tables.markdown(tables.headline(frame)["fid10k-train"], "p")
-    assert "| arch | dataset | res | variant | seeds |" in text and "| ema=0.999 |" in text
+    assert "| arch | variant | dataset | res | seeds |" in text and "| ema=0.999 |" in text
+
+
+def test_a_cut_groups_by_the_columns_asked_keeps_the_rows_asked_and_shows_the_metrics_asked():
+    frame = jobs()
+    frame.loc[frame.arch == "dcgan", "variant"] = "ema=0.999"
+    [table] = tables.summarise(frame, rows=["variant"], metrics=["fid"], where={"arch": ["dcgan"]}).values()
+    text = tables.markdown(table, "fid10k-train")
+    assert "| variant | seeds | FID |" in text and "| ema=0.999 | 2 | **41.00 ± 1.41** |" in text
+    assert "KID" not in text and "wgan-gp" not in text
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"rows": ["colour"]}, "'colour' is not a column"), ({"where": {"size": ["1"]}}, "'size' is not a column"),
+     ({"metrics": ["lpips"]}, "--metric 'lpips'; valid: fid, kid, is")],
+)  # fmt: skip
+def test_a_cut_over_unknown_columns_or_metrics_is_a_clear_error(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        tables.summarise(jobs(), **kwargs)
