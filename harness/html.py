@@ -31,7 +31,7 @@ def page(root: Path, out: Path, jobs: pd.DataFrame, headlines: dict, figures: li
     for protocol, table in headlines.items():
         body += [f"<h2>Headline: {html.escape(protocol)}</h2>", headline_table(table)]
     body.append("<h2>Plots</h2>")
-    body += [figure(path) for path in figures if path.suffix == ".svg"]
+    body += [figure(path) for path in figures if path.suffix == ".svg"]  # the samples are in the gallery below
     body += ["<h2>Samples</h2>", gallery(root, out, jobs)]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

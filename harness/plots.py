@@ -16,9 +16,9 @@ from harness import atomic  # noqa: E402
 FORMATS = ("png", "svg")
 
 
-def save(fig, stem: Path) -> list[Path]:
+def save(fig, stem: Path, formats=FORMATS) -> list[Path]:
     paths = []
-    for fmt in FORMATS:
+    for fmt in formats:
         buf = io.BytesIO()
         fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
         path = stem.with_suffix(f".{fmt}")
@@ -98,3 +98,31 @@ def losses(epochs: pd.DataFrame, stem: Path) -> list[Path]:
     ax_g.set(xlabel="epoch", title="G loss")
     ax_g.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))
     return save(fig, stem)
+
+
+def samples_montage(jobs: pd.DataFrame, root: Path, stem: Path) -> list[Path]:
+    """For each configuration (its lowest seed), the last sample grid and the latent-interpolation strip side by
+    side: every arch's samples on one figure."""
+    import matplotlib.image as mpimg
+
+    picks = []
+    for _, rows in jobs[jobs.state == "done"].sort_values("seed").groupby(["config"], sort=False):
+        job = rows.iloc[0]
+        run = root / job.suite / job.job_id if (root / job.suite / job.job_id).is_dir() else root / job.job_id
+        grids = sorted((run / "samples").glob("epoch_*.png"))
+        if grids:
+            picks.append((label(rows), grids[-1], run / "samples" / "interpolation.png"))
+    if not picks:
+        return []
+    picks.sort(key=lambda p: p[0])
+    fig, axes = plt.subplots(len(picks), 2, figsize=(11, 3.2 * len(picks)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 2.2]})  # fmt: skip
+    for (name, grid, strip), (ax_grid, ax_strip) in zip(picks, axes, strict=True):
+        ax_grid.imshow(mpimg.imread(grid), interpolation="nearest")
+        ax_grid.set_title(name, fontsize="small", loc="left")
+        if strip.exists():
+            ax_strip.imshow(mpimg.imread(strip), interpolation="nearest")
+            ax_strip.set_title("latent interpolation", fontsize="small", loc="left")
+        for ax in (ax_grid, ax_strip):
+            ax.axis("off")
+    return save(fig, stem, formats=("png",))  # pictures of pictures: an SVG would only wrap the PNG

@@ -100,6 +100,8 @@ def write_report(root: Path, out: Path | None = None) -> list[Path]:
         written += plots.losses(epochs, out / "losses")
     for protocol, table in headlines.items():
         written += plots.final_fid(table, protocol, out / f"final_fid_{protocol}")
+    montage = plots.samples_montage(jobs, root, out / "samples")
+    written += montage
     page = out / "report.html"
     atomic.write_bytes(page, html.page(root, out, jobs, headlines, written).encode())
     return [*written, page]

@@ -34,6 +34,10 @@ def test_the_page_has_the_tables_embedded_plots_a_gallery_and_specs_and_needs_no
     assert "http://" not in text and "https://" not in text and "<script" not in text
 
 
+def test_the_report_has_every_configurations_samples_side_by_side(report):
+    assert (report.parent / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_regenerating_the_report_gives_the_same_page(report):
     first = report.read_text()
     write_report(report.parent)
