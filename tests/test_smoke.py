@@ -1,6 +1,7 @@
 """The shipped smoke suite end to end, as a user runs it: real training, real Inception scoring, report, rerun."""
 
 import math
+import os
 import subprocess
 import sys
 import time
@@ -15,9 +16,11 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_smoke_suite_runs_scores_reports_and_skips_on_rerun(tmp_path, inception_weights):
     results = tmp_path / "results"
+    env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache")}  # its own references: other tests add theirs
 
     def harness(*args):
-        return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=REPO, capture_output=True, text=True)
+        command = [sys.executable, "-m", "harness.cli", *args]
+        return subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env)
 
     started = time.monotonic()
     first = harness("run", "suites/smoke.yaml", "--results", str(results), "--device", "cpu")
