@@ -1,7 +1,11 @@
-"""Per-epoch training checkpoints: nets, optimisers, schedules, EMA, counters and RNG state; atomic and safe to load."""
+"""Per-epoch training checkpoints: nets, optimisers, schedules, EMA, counters and RNG state. Written atomically with
+a SHA-256 of their bytes, one generation kept back; loaded with weights_only (no code runs from a checkpoint file)."""
 
+import hashlib
+import io
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -10,6 +14,37 @@ from torch.optim.swa_utils import AveragedModel
 from harness import atomic
 from harness.errors import HarnessError
 from harness.store import RunDir
+
+MAGIC = b"harness-checkpoint sha256="  # then 64 hex digits, a newline, and torch.save's bytes
+
+
+class Corrupt(Exception):
+    """A checkpoint file whose bytes do not match its checksum, or that torch cannot read."""
+
+
+def encode(obj: dict) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    payload = buffer.getvalue()
+    return MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+
+
+def read(path: Path) -> dict:
+    """A checkpoint or snapshot, verified. Files from before checksums (no header) are read as they are."""
+    data = Path(path).read_bytes()
+    if data.startswith(MAGIC):
+        digest, payload = data[len(MAGIC) : len(MAGIC) + 64].decode(errors="replace"), data[len(MAGIC) + 65 :]
+        if hashlib.sha256(payload).hexdigest() != digest:
+            raise Corrupt(f"{path}: checksum mismatch ({len(data)} bytes; truncated or damaged)")
+        data = payload
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, or a pickle that asks for more than tensors and plain containers
+        raise Corrupt(f"{path}: unreadable ({type(e).__name__})") from e
+
+
+def write(path: Path, obj: dict, previous: Path | None = None) -> None:
+    atomic.write_bytes(path, encode(obj), previous)
 
 
 @dataclass
@@ -52,7 +87,8 @@ class Position:
 
 
 def save(run: RunDir, job_id: str, at: Position, s: TrainState, unwrap) -> None:
-    atomic.save_torch(
+    """The new checkpoint replaces checkpoint.pt; the one it replaces becomes checkpoint.prev.pt."""
+    write(
         run.checkpoint_path,
         {
             "job_id": job_id,
@@ -69,20 +105,33 @@ def save(run: RunDir, job_id: str, at: Position, s: TrainState, unwrap) -> None:
             "ema": s.ema.state_dict() if s.ema is not None else None,
             "rng": at.rng,
         },
+        previous=run.previous_checkpoint_path,
     )
 
 
+def latest(run: RunDir, job_id: str | None = None) -> dict | None:
+    """The newest intact checkpoint of this job: checkpoint.pt, else (damaged, or a crash between the two renames
+    left none) checkpoint.prev.pt. A damaged file is set aside as *.corrupt so the next save cannot rotate it in."""
+    for path in (run.checkpoint_path, run.previous_checkpoint_path):
+        if not path.exists():
+            continue
+        try:
+            ckpt = read(path)
+        except Corrupt as e:
+            warnings.warn(f"{e}; set aside as {path.name}.corrupt, trying an older checkpoint", stacklevel=2)
+            path.replace(path.with_name(path.name + ".corrupt"))
+            continue
+        if job_id is None or ckpt.get("job_id") == job_id:
+            return ckpt
+        warnings.warn(f"{path} belongs to another job; not used", stacklevel=2)
+    return None
+
+
 def load(run: RunDir, job_id: str, s: TrainState, unwrap) -> Position:
-    """Restore nets, optimisers, schedules and EMA from the run's checkpoint; Position() when there is none usable."""
-    if not run.checkpoint_path.exists():
-        return Position()
-    try:
-        ckpt = torch.load(run.checkpoint_path, map_location="cpu", weights_only=True)
-    except Exception as e:  # atomic writes make this rare; never trust a damaged file
-        warnings.warn(f"{run.checkpoint_path} is unreadable ({type(e).__name__}); training from scratch", stacklevel=2)
-        return Position()
-    if ckpt.get("job_id") != job_id:
-        warnings.warn(f"{run.checkpoint_path} belongs to another job; training from scratch", stacklevel=2)
+    """Restore nets, optimisers, schedules and EMA from the run's newest intact checkpoint; Position() when there
+    is none (training starts from scratch)."""
+    ckpt = latest(run, job_id)
+    if ckpt is None:
         return Position()
     unwrap(s.G).load_state_dict(ckpt["G"])
     unwrap(s.D).load_state_dict(ckpt["D"])
@@ -95,7 +144,7 @@ def load(run: RunDir, job_id: str, s: TrainState, unwrap) -> Position:
 
 def save_snapshot(run: RunDir, epoch: int, s: TrainState, unwrap) -> None:
     """G's weights (and EMA) at a scored epoch, so any scored epoch can be re-scored later under another protocol."""
-    atomic.save_torch(
+    write(
         snapshot_path(run, epoch),
         {"epoch": epoch, "G": unwrap(s.G).state_dict(), "ema": s.ema.state_dict() if s.ema is not None else None},
     )
@@ -108,12 +157,15 @@ def snapshot_path(run: RunDir, epoch: int):
 def load_generator(run: RunDir, G: nn.Module, use_ema: bool, epoch: int | None = None) -> int:
     """Load G's weights (the EMA copy when asked and present) from the latest checkpoint, or from the snapshot of
     `epoch`; returns the epoch loaded."""
-    path = run.checkpoint_path if epoch is None else snapshot_path(run, epoch)
-    if not path.exists():
+    path = snapshot_path(run, epoch) if epoch is not None else None
+    try:
+        ckpt = latest(run) if path is None else read(path) if path.exists() else None
+    except Corrupt as e:
+        raise HarnessError(f"{e}; re-score another epoch, or retrain the job") from None
+    if ckpt is None:
         have = sorted(int(p.stem.split("_")[1]) for p in run.snapshots_dir.glob("epoch_*.pt"))
-        what = f"no snapshot of epoch {epoch}" if epoch is not None else "no checkpoint"
+        what = f"no snapshot of epoch {epoch}" if epoch is not None else "no intact checkpoint"
         raise HarnessError(f"{run.path}: {what}; snapshots exist for epochs: {have or 'none'}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if use_ema and ckpt.get("ema") is not None:
         weights = {k.removeprefix("module."): v for k, v in ckpt["ema"].items() if k.startswith("module.")}
         G.load_state_dict(weights)

@@ -84,20 +84,22 @@ def run(
 ) -> None:
     """Train and score every job of a suite that is not done yet (interrupted jobs resume)."""
     from harness.launch.local import run_suite
-    from harness.store import DONE, job_dir
+    from harness.store import FINISHED, job_dir
 
     suite, jobs = _jobs(suite_path, only)
     if dry_run:
         for j in jobs:
-            done = job_dir(results, suite.name, j.job_id).state == DONE
+            done = job_dir(results, suite.name, j.job_id).state in FINISHED
             out.print(f"{'skip' if done else 'run '}  {j.job_id}", highlight=False)
         return
     if jobs_per_gpu < 1:
         raise ConfigError("--jobs-per-gpu must be ≥ 1")
     outcome = run_suite(suite, jobs, _where(results, data_root, device, threads), jobs_per_gpu)
     out.print(
-        f"{suite.name}: {len(outcome.done)} done, {len(outcome.skipped)} skipped (already done), "
+        f"{suite.name}: {len(outcome.done)} done, {len(outcome.skipped)} skipped (already finished), "
         f"{len(outcome.failed)} failed"
+        + (f", {len(outcome.diverged)} diverged" if outcome.diverged else "")
+        + (f", {len(outcome.busy)} running in another process" if outcome.busy else "")
         + (f", {len(outcome.interrupted)} interrupted" if outcome.interrupted else "")
         + (f", {len(outcome.not_started)} not started" if outcome.not_started else "")
         + f" → {results / suite.name}",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, InitProcessGroupKwargs
+from accelerate.utils import DataLoaderConfiguration, InitProcessGroupKwargs, gather_object
 
 from harness.errors import ConfigError
 
@@ -67,6 +67,18 @@ def sync_buffers(accelerator: Accelerator, s) -> None:
     for module in modules:
         for buffer in module.buffers():
             torch.distributed.broadcast(buffer, src=0)
+
+
+def first_reason(accelerator: Accelerator, reason: str) -> str:
+    """A reason any rank gives (e.g. why its losses diverged), agreed by all ranks at this step so they all stop
+    together; one all-reduce of a flag per call with several ranks, nothing with one."""
+    if accelerator.num_processes == 1:
+        return reason
+    flag = torch.tensor([1.0 if reason else 0.0], device=accelerator.device)
+    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+    if not flag.item():
+        return ""
+    return next(r for r in gather_object([reason]) if r)
 
 
 class StopRequest:

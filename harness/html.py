@@ -68,8 +68,10 @@ def gallery(root: Path, out: Path, jobs: pd.DataFrame) -> str:
         images = [p for p in (grids[-1:] + [run / "samples" / "interpolation.png"]) if p.exists()]
         pictures = "".join(f'<img alt="{html.escape(p.name)}" src="{html.escape(_relative(p, out))}">' for p in images)
         score = f"FID {job.fid:.2f}" if pd.notna(job.fid) else html.escape(str(job.state))
+        if job.state in ("failed", "diverged") and job.error:  # a diverged job's error says "diverged in epoch ..."
+            score = html.escape(f"failed: {job.error}" if job.state == "failed" else str(job.error))
         spec = json.dumps(json.loads((run / "spec.json").read_text()), indent=2) if (run / "spec.json").exists() else ""
-        css = ' class="failed"' if job.state == "failed" else ""
+        css = ' class="failed"' if job.state in ("failed", "diverged") else ""
         items.append(
             f"<figure{css}>{pictures}<figcaption>{html.escape(job.arch)} · {html.escape(job.dataset)} · "
             f"{job.resolution}px · seed {job.seed} · {score}<details><summary>{html.escape(job.job_id)}</summary>"

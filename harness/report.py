@@ -67,9 +67,10 @@ def markdown(jobs: pd.DataFrame, scores: pd.DataFrame | None = None, headlines: 
     table = jobs[SUMMARY_COLUMNS].astype(object).where(jobs[SUMMARY_COLUMNS].notna(), None)
     lines += ["## Jobs", "", table.to_markdown(index=False, floatfmt=".4g", missingval="–"), ""]
     lines += rescored(scores)
-    failed = jobs[jobs.state == "failed"]
-    if not failed.empty:
-        lines += ["## Failures", ""] + [f"- `{r.job_id}`: {r.error}" for r in failed.itertuples()] + [""]
+    for state, title in (("diverged", "Diverged (stopped early; not in the tables above)"), ("failed", "Failures")):
+        rows = jobs[jobs.state == state]
+        if not rows.empty:
+            lines += [f"## {title}", ""] + [f"- `{r.job_id}`: {r.error}" for r in rows.itertuples()] + [""]
     return "\n".join(lines)
 
 

@@ -16,8 +16,8 @@ from harness.distributed import StopRequest
 from harness.errors import ConfigError, HarnessError
 from harness.models import ARCHS
 from harness.specs import JobSpec
-from harness.store import DONE, FAILED, INTERRUPTED, RUNNING, RunDir
-from harness.trainer import Interrupted, Progress, Scorer, build, train
+from harness.store import DIVERGED, DONE, FAILED, FINISHED, INTERRUPTED, RUNNING, RunDir
+from harness.trainer import Diverged, Interrupted, Progress, Scorer, build, train
 
 
 def make_scorer(job: JobSpec, data: ImageSet, data_root: Path, accelerator: Accelerator) -> tuple[Scorer, dict]:
@@ -46,12 +46,16 @@ def check_batch(job: JobSpec, data: ImageSet) -> None:
 
 def environment() -> dict[str, str]:
     import accelerate
+    import numpy
     import torch_fidelity
+    import torchvision
 
     return {
         "harness": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": numpy.__version__,
         "accelerate": accelerate.__version__,
         "torch_fidelity": torch_fidelity.__version__,
     }
@@ -70,6 +74,7 @@ def summarise(job: JobSpec, run: RunDir, proto: dict[str, Any] | None, device: s
     scores = {k: last[k] for k in SCORE_KEYS if k in last}
     return {
         "job_id": job.job_id,
+        "seed": job.train.seed,
         "epochs": records[-1]["epoch"] if records else 0,
         **scores,
         "scored_epoch": last.get("epoch"),
@@ -102,8 +107,9 @@ def run_job(
     stop: StopRequest | None = None,
 ) -> str:
     """Train and score one job on every rank of `accelerator`; returns its final state. The main process alone
-    writes records. A stop request ends in INTERRUPTED (resumable); failures are recorded, then re-raised."""
-    if run.state == DONE:
+    writes records. A stop request ends in INTERRUPTED (resumable), a blow-up in DIVERGED (final, like DONE);
+    failures are recorded, then re-raised."""
+    if run.state in FINISHED:
         return "skipped"
     main = accelerator.is_main_process
     if main:
@@ -121,6 +127,13 @@ def run_job(
             run.set_status(DONE, finished=time.time())
         accelerator.wait_for_everyone()  # no rank exits (which ends the others) before rank 0 has written
         return DONE
+    except Diverged as e:
+        if main:
+            where = {"epoch": e.epoch, "step": e.step, "reason": e.reason}
+            run.write_final({"job_id": job.job_id, "seed": job.train.seed, "diverged": where, "env": environment()})
+            run.set_status(DIVERGED, error=str(e), **where)
+        accelerator.wait_for_everyone()
+        return DIVERGED
     except Interrupted as e:
         if main:
             run.set_status(INTERRUPTED, epoch=e.epoch, batch=e.batch, error=str(e))

@@ -94,6 +94,6 @@ def rescore_all(target: Path, protocol: str, data_root: Path, device: str, epoch
     if not runs:
         raise ConfigError(f"{target}: no runs here (no spec.json); pass a run folder or a suite's results folder")
     for run in runs:
-        if not run.checkpoint_path.exists():
+        if not (run.checkpoint_path.exists() or run.previous_checkpoint_path.exists()):
             continue  # never trained past its first epoch: nothing to score
         yield run.path.name, rescore(run, protocol, data_root, device, epoch)

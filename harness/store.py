@@ -1,7 +1,12 @@
 """The results layout: results/<suite>/<job_id>/ holds spec.json, status.json, metrics.jsonl, final.json,
-samples/ and checkpoint.pt. Every file is written atomically; metrics.jsonl is append-only."""
+samples/ and checkpoint.pt (with checkpoint.prev.pt, the one before). Every file is written atomically;
+metrics.jsonl is append-only. One process at a time holds a job (RunDir.claim)."""
 
+import contextlib
+import errno
+import fcntl
 import json
+import logging
 import os
 import socket
 import time
@@ -9,12 +14,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness import atomic
-from harness.errors import ConfigError
+from harness import atomic, faults
+from harness.errors import ConfigError, HarnessError
 from harness.specs import JobSpec, is_safe_name
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 INTERRUPTED = "interrupted"  # stopped on request (SLURM's warning signal, preemption, Ctrl-C) after a checkpoint
+DIVERGED = "diverged"  # stopped early on a NaN/Inf loss or exploding D outputs: a result, not a failure to rerun
+FINISHED = (DONE, DIVERGED)  # states a rerun leaves alone
+
+log = logging.getLogger(__name__)
+
+
+class JobBusy(HarnessError):
+    """Another live process holds this job (two array tasks or two `harness run`s given the same job)."""
+
+    exit_code = 73  # EX_CANTCREAT: the run folder is another process's; `harness run-job` exits with it
 
 
 class RunDir:
@@ -26,11 +41,33 @@ class RunDir:
     metrics_path = property(lambda self: self.path / "metrics.jsonl")
     final_path = property(lambda self: self.path / "final.json")
     checkpoint_path = property(lambda self: self.path / "checkpoint.pt")
+    previous_checkpoint_path = property(lambda self: self.path / "checkpoint.prev.pt")  # fallback if the newest is bad
     samples_dir = property(lambda self: self.path / "samples")
     scores_path = property(lambda self: self.path / "scores.jsonl")
     snapshots_dir = property(lambda self: self.path / "snapshots")
     stop_path = property(lambda self: self.path / "STOP")  # a launcher asks the job's ranks to checkpoint and stop
     log_path = property(lambda self: self.path / "run.log")  # output of a job run in its own process
+    lock_path = property(lambda self: self.path / ".lock")
+
+    @contextlib.contextmanager
+    def claim(self) -> Iterator[None]:
+        """Hold this job for this process, or raise JobBusy naming the holder. An flock: the kernel drops it when
+        the holder exits or dies (SIGKILL, OOM), so a dead holder never leaves a stale lock; on NFS the server
+        frees it when the dead client's lease expires. Temp files a killed writer left are cleared on taking it."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if _lock(fd, self.lock_path):
+                os.ftruncate(fd, 0)
+                os.write(
+                    fd, json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}).encode()
+                )
+                atomic.remove_stale_temps(self.path)
+            else:
+                raise JobBusy(f"{self.path.name} is already running ({_holder(fd)}); not started twice")
+            yield
+        finally:
+            os.close(fd)  # releases the lock; the file stays (unlinking a lock file races with the next taker)
 
     def write_spec(self, spec: JobSpec) -> None:
         atomic.write_json(self.spec_path, {"job_id": spec.job_id, **spec.to_dict()})
@@ -76,6 +113,27 @@ class RunDir:
         return read_json(self.final_path) if self.final_path.exists() else None
 
 
+def _lock(fd: int, path: Path) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError as e:  # a file system without locks (NFS without lockd, Lustre without -o flock)
+        if e.errno not in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise
+        log.warning("%s: this file system has no file locks; two processes given this job would both run it", path)
+    return True
+
+
+def _holder(fd: int) -> str:
+    try:
+        who = json.loads(os.pread(fd, 4096, 0))
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(who["since"]))
+        return f"on {who['host']}, pid {who['pid']}, since {since}"
+    except (ValueError, KeyError, TypeError):
+        return "by another process"  # it has the lock but has not written its name yet
+
+
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     """One JSON line per record, fsynced: a crash leaves at most a torn last line, which read_jsonl skips."""
     line = json.dumps(record, sort_keys=True, allow_nan=False) + "\n"
@@ -83,7 +141,10 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     if _ends_torn(path):
         line = "\n" + line  # a torn last line stays alone: it must not swallow this record
     with open(path, "a") as f:
-        f.write(line)
+        f.write(line[: len(line) // 2])
+        f.flush()
+        faults.point(f"append:{path.name}")  # the crash tests kill the process here, mid-line
+        f.write(line[len(line) // 2 :])
         f.flush()
         os.fsync(f.fileno())
 

@@ -1,5 +1,6 @@
 """The one training loop: build G, D, optimisers and schedules, prepare them with Accelerate, train epoch by epoch."""
 
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -10,7 +11,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
 
-from harness import batching, checkpoint, distributed, precision, recipes, samples
+from harness import batching, checkpoint, distributed, faults, precision, recipes, samples
 from harness.augment import AUGMENTS
 from harness.batching import EpochShuffle
 from harness.checkpoint import TrainState
@@ -58,6 +59,27 @@ def build(job: JobSpec, num_classes: int) -> TrainState:
 def generator_to_score(s: TrainState, accelerator: Accelerator) -> torch.nn.Module:
     """The EMA generator when EMA is on (the standard in modern GAN benchmarks), else G itself."""
     return s.ema.module if s.ema is not None else accelerator.unwrap_model(s.G)
+
+
+EXPLODED = 1e6  # a loss or D statistic beyond this has blown up: healthy zoo runs stay orders of magnitude below
+
+
+def divergence(stats: dict[str, float]) -> str:
+    """Why this step's losses and D outputs say training has diverged ('' when they do not)."""
+    for name, value in stats.items():
+        if not math.isfinite(value):
+            return f"{name} is {value}"
+        if abs(value) > EXPLODED:
+            return f"{name} = {value:.3g} (beyond ±{EXPLODED:.0e})"
+    return ""
+
+
+class Diverged(Exception):
+    """Training blew up (NaN/Inf, exploding D): the job ends here as `diverged`, a result rather than a failure."""
+
+    def __init__(self, epoch: int, step: int, reason: str):
+        super().__init__(f"diverged in epoch {epoch} at step {step}: {reason}")
+        self.epoch, self.step, self.reason = epoch, step, reason
 
 
 class Interrupted(Exception):
@@ -127,6 +149,9 @@ def _train(job, run, accelerator, data, scorer, progress, stop) -> int:
         for images, labels in loader:
             update_g = (step + 1) % t.n_critic == 0  # n_critic D steps per G step, counted across epochs
             stats = train_step(images, labels, update_g)
+            if reason := distributed.first_reason(accelerator, divergence(stats)):
+                raise Diverged(epoch, step + 1, reason)
+            faults.point("step")
             for k, v in stats.items():
                 sums[k], counts[k] = sums[k] + v, counts[k] + 1
             step, batch = step + 1, batch + 1
@@ -155,6 +180,7 @@ def _train(job, run, accelerator, data, scorer, progress, stop) -> int:
         scored = scorer is not None and scores_due(job, epoch)
         if scored:
             record |= scorer(G, epoch)  # every rank generates its share; the main process scores
+            faults.point("eval")
         if main and scored:
             checkpoint.save_snapshot(run, epoch, s, accelerator.unwrap_model)
         if main:

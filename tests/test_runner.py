@@ -1,7 +1,9 @@
 from pathlib import Path
 
+import torch
 from accelerate import Accelerator
 
+from harness import checkpoint
 from harness.runner import run_job
 from harness.store import RunDir
 from tests.helpers import tiny_job
@@ -16,3 +18,23 @@ def test_curve_epochs_are_scored_on_fewer_samples_than_the_last(tmp_path, incept
     assert all(r["fid"] > 0 for r in records)
     final = run.final()
     assert final["fid"] == records[-1]["fid"] and final["protocol"]["n_samples"] == 32
+
+
+TIMING = ("train_seconds", "images_per_s", "seconds", "eval_seconds")
+
+
+def test_same_spec_and_seed_give_bit_identical_final_metrics(tmp_path, inception_weights):
+    """Two independent runs of one spec on CPU: every loss, score and weight equal, not merely close."""
+    job = tiny_job(epochs=2, metrics=("fid", "kid"), n_samples=32, kid_subset_size=16, ref_size=32)
+    runs = [RunDir(tmp_path / name) for name in ("first", "second")]
+    for run in runs:
+        assert run_job(job, run, Accelerator(cpu=True), Path(".")) == "done"
+    first, second = ({k: v for k, v in run.final().items() if k not in TIMING} for run in runs)
+    assert first == second and first["fid"] > 0 and first["kid"] is not None
+    assert [{k: v for k, v in r.items() if k not in TIMING} for r in runs[0].metrics()] == [
+        {k: v for k, v in r.items() if k not in TIMING} for r in runs[1].metrics()
+    ]
+    a, b = (checkpoint.read(run.checkpoint_path)["G"] for run in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert first["seed"] == job.train.seed
+    assert set(first["env"]) >= {"harness", "python", "torch", "torchvision", "numpy", "accelerate", "torch_fidelity"}

@@ -4,9 +4,10 @@ import pytest
 import torch
 from accelerate import Accelerator
 
+from harness import checkpoint
 from harness.data import load_dataset
 from harness.store import RunDir
-from harness.trainer import train
+from harness.trainer import divergence, train
 from tests.helpers import tiny_job
 
 
@@ -29,7 +30,7 @@ def test_a_cpu_epoch_writes_records_samples_and_a_checkpoint(tmp_path, accelerat
         assert all(torch.isfinite(torch.tensor(r[k])) for k in ("d_loss", "g_loss", "d_real", "d_fake"))
         assert r["images_per_s"] > 0 and r["seconds"] > 0
     assert sorted(p.name for p in run.samples_dir.iterdir()) == ["epoch_0001.png", "epoch_0002.png"]
-    ckpt = torch.load(run.checkpoint_path, weights_only=True)
+    ckpt = checkpoint.read(run.checkpoint_path)
     assert ckpt["epoch"] == 2 and ckpt["step"] == 8 and ckpt["job_id"] == job.job_id
 
 
@@ -64,8 +65,8 @@ def test_resume_continues_the_epoch_counter_and_matches_an_uninterrupted_run(tmp
     assert [r["step"] for r in resumed.metrics()] == [4, 8, 12]
 
     # Same data order and restored RNG state: the resumed run ends where the straight one does.
-    a = torch.load(straight.checkpoint_path, weights_only=True)
-    b = torch.load(resumed.checkpoint_path, weights_only=True)
+    a = checkpoint.read(straight.checkpoint_path)
+    b = checkpoint.read(resumed.checkpoint_path)
     for name in ("G", "D"):
         for key in a[name]:
             assert torch.equal(a[name][key], b[name][key]), f"{name}.{key} differs after resume"
@@ -104,7 +105,7 @@ def test_a_stop_request_checkpoints_and_the_resumed_run_matches_an_uninterrupted
         train(
             job, resumed, accelerator, load_dataset(job.data, Path(".")), progress=StopAt(stop, 2, batches), stop=stop
         )
-    ckpt = torch.load(resumed.checkpoint_path, weights_only=True)
+    ckpt = checkpoint.read(resumed.checkpoint_path)
     if batches < 4:  # 4 batches per epoch: a stop in the middle keeps the partial epoch
         assert (stopped.value.epoch, stopped.value.batch) == (2, batches)
         assert (ckpt["epoch"], ckpt["batch"], ckpt["step"]) == (1, batches, 4 + batches)
@@ -117,8 +118,8 @@ def test_a_stop_request_checkpoints_and_the_resumed_run_matches_an_uninterrupted
     assert [r["epoch"] for r in b] == [1, 2, 3] and [r["step"] for r in b] == [4, 8, 12]
     for key in ("d_loss", "g_loss", "d_real", "d_fake"):
         assert [r[key] for r in a] == pytest.approx([r[key] for r in b], rel=1e-12, abs=0), key
-    final_a = torch.load(straight.checkpoint_path, weights_only=True)
-    final_b = torch.load(resumed.checkpoint_path, weights_only=True)
+    final_a = checkpoint.read(straight.checkpoint_path)
+    final_b = checkpoint.read(resumed.checkpoint_path)
     for name in ("G", "D", "ema"):
         for key in final_a[name]:
             assert torch.equal(final_a[name][key], final_b[name][key]), f"{name}.{key} differs after resume"
@@ -133,7 +134,7 @@ def test_a_stop_file_is_a_stop_request(tmp_path, accelerator):
     run.stop_path.touch()
     with pytest.raises(Interrupted):
         train(job, run, accelerator, load_dataset(job.data, Path(".")), stop=StopRequest(run.stop_path))
-    assert torch.load(run.checkpoint_path, weights_only=True)["batch"] == 1  # stopped after its first step
+    assert checkpoint.read(run.checkpoint_path)["batch"] == 1  # stopped after its first step
 
 
 def test_records_of_epochs_past_the_checkpoint_are_replaced_on_resume(tmp_path, accelerator):
@@ -194,7 +195,7 @@ def test_recipes_and_archs_train_through_the_one_loop(tmp_path, accelerator, arc
     _train(job, run, accelerator)
     record = run.metrics()[0]
     assert all(torch.isfinite(torch.tensor(record[k])) for k in ("d_loss", "g_loss"))
-    ckpt = torch.load(run.checkpoint_path, weights_only=True)
+    ckpt = checkpoint.read(run.checkpoint_path)
     assert (ckpt["ema"] is not None) == (job.train.ema > 0)
 
 
@@ -221,7 +222,7 @@ def test_n_critic_counts_across_epochs_so_small_epochs_still_train_g(tmp_path, a
     run = RunDir(tmp_path / "job")
     _train(job, run, accelerator)
     assert sum("g_loss" in r for r in run.metrics()) >= 2  # G steps at global steps 5 and 10
-    assert torch.load(run.checkpoint_path, weights_only=True)["opt_g"]["state"]  # Adam has moments: G was stepped
+    assert checkpoint.read(run.checkpoint_path)["opt_g"]["state"]  # Adam has moments: G was stepped
 
 
 def test_batch_larger_than_an_epoch_is_refused(tmp_path):
@@ -231,3 +232,16 @@ def test_batch_larger_than_an_epoch_is_refused(tmp_path):
     job = _with(tiny_job(), "data", oversample=8)
     with pytest.raises(ConfigError, match="8 training images per epoch"):
         check_batch(job, load_dataset(job.data, Path(".")))
+
+
+@pytest.mark.parametrize(
+    "stats, reason",
+    [
+        ({"d_loss": 0.69, "g_loss": 0.7, "d_real": 0.5, "wasserstein": -12.0}, ""),
+        ({"d_loss": 0.69, "g_loss": float("nan")}, "g_loss is nan"),
+        ({"d_loss": float("-inf")}, "d_loss is -inf"),
+        ({"d_loss": 0.1, "wasserstein": 3.5e6}, "wasserstein = 3.5e+06 (beyond ±1e+06)"),
+    ],
+)
+def test_divergence_names_the_first_statistic_that_blew_up(stats, reason):
+    assert divergence(stats) == reason

@@ -13,7 +13,7 @@ from harness.launch.signals import on_stop_signals
 from harness.progress import SuiteProgress
 from harness.runner import run_job
 from harness.specs import JobSpec
-from harness.store import DONE, FAILED, INTERRUPTED, RunDir, job_dir
+from harness.store import DIVERGED, DONE, FAILED, FINISHED, INTERRUPTED, JobBusy, RunDir, job_dir
 from harness.suite import Suite
 
 
@@ -24,6 +24,8 @@ class Outcome:
     failed: list[tuple[str, str]] = field(default_factory=list)
     interrupted: list[str] = field(default_factory=list)
     not_started: list[str] = field(default_factory=list)  # left when the suite was stopped
+    diverged: list[str] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)  # held by another live process (another run, another task)
 
 
 def run_suite(suite: Suite, jobs: list[JobSpec], where: Where, jobs_per_device: int = 1) -> Outcome:
@@ -31,8 +33,8 @@ def run_suite(suite: Suite, jobs: list[JobSpec], where: Where, jobs_per_device: 
     processes; jobs with `processes: N` run one at a time as N ranks."""
     outcome = Outcome()
     runs = [(job, job_dir(where.results, suite.name, job.job_id)) for job in jobs]
-    outcome.skipped = [job.job_id for job, run in runs if run.state == DONE]
-    pending = [(job, run) for job, run in runs if run.state != DONE]
+    outcome.skipped = [job.job_id for job, run in runs if run.state in FINISHED]
+    pending = [(job, run) for job, run in runs if run.state not in FINISHED]
     if not pending:
         return outcome
     single = [(job, run) for job, run in pending if job.train.processes == 1]
@@ -56,7 +58,11 @@ def run_suite(suite: Suite, jobs: list[JobSpec], where: Where, jobs_per_device: 
                 continue
             progress.log(f"[bold]{job.job_id}[/bold]: {job.train.processes} processes")
             with on_stop_signals(stop.set):
-                ended(job, run, launch_ranks(suite.path, job, run, where))
+                try:
+                    with run.claim():
+                        ended(job, run, launch_ranks(suite.path, job, run, where))
+                except JobBusy as e:
+                    ended(job, run, e.exit_code)
     return outcome
 
 
@@ -76,7 +82,11 @@ def _run_here(
         for i, (job, run) in enumerate(pending):
             progress.job_started(job.job_id, job.train.epochs)
             try:
-                state = run_job(job, run, accelerator, where.data_root, progress, stop)
+                with run.claim():
+                    state = run_job(job, run, accelerator, where.data_root, progress, stop)
+            except JobBusy as e:
+                state = str(e)
+                outcome.busy.append(job.job_id)
             except HarnessError as e:
                 state = f"failed: {e}"
                 outcome.failed.append((job.job_id, str(e)))
@@ -84,20 +94,26 @@ def _run_here(
                 state = f"failed: {type(e).__name__}: {e}"
                 outcome.failed.append((job.job_id, f"{type(e).__name__}: {e} (traceback in {run.status_path})"))
             else:
-                (outcome.interrupted if state == INTERRUPTED else outcome.done).append(job.job_id)
+                _sort(outcome, job.job_id, state)
             progress.job_ended(job.job_id, state)
             if stop.local():  # stopped, possibly after the job had finished: start no more
                 outcome.not_started += [j.job_id for j, _ in pending[i + 1 :]]
                 break
 
 
+def _sort(outcome: Outcome, job_id: str, state: str) -> None:
+    lists = {DONE: outcome.done, DIVERGED: outcome.diverged, INTERRUPTED: outcome.interrupted}
+    lists.get(state, outcome.skipped).append(job_id)  # "skipped": finished by another process meanwhile
+
+
 def _record(outcome: Outcome, job: JobSpec, run: RunDir, code: int) -> str:
     """Sort a job run in another process by the state it recorded (its exit code when it recorded none)."""
     state = run.state
-    if state == DONE:
-        outcome.done.append(job.job_id)
-    elif state == INTERRUPTED:
-        outcome.interrupted.append(job.job_id)
+    if code == JobBusy.exit_code:
+        outcome.busy.append(job.job_id)
+        return "already running in another process; left to it"
+    if state in (DONE, DIVERGED, INTERRUPTED):
+        _sort(outcome, job.job_id, state)
     else:
         error = run.status().get("error") if state == FAILED else None
         error = error or f"exit code {code}; see {run.log_path if run.log_path.exists() else 'the output above'}"
@@ -117,13 +133,23 @@ def set_threads(threads: int | None) -> None:
 
 def run_one(suite: Suite, job: JobSpec, where: Where) -> int:
     """`harness run-job`: run one job (as this rank when started by accelerate launch); returns the exit code:
-    0 done or already done, 75 stopped and checkpointed (run again to resume), 1 failed."""
+    0 done, diverged or already finished, 75 stopped and checkpointed (run again to resume), 1 failed. Raises
+    JobBusy (exit 73) when another live process holds the job."""
     run = job_dir(where.results, suite.name, job.job_id)
-    if run.state == DONE:
+    if run.state in FINISHED:
         return 0
     world = launched_world_size()
-    if job.train.processes > 1 and world == 1:
-        return launch_ranks(suite.path, job, run, where)
+    if world > 1:  # a rank: whoever launched the ranks (this command, or srun across nodes) holds the job
+        return _run_rank(job, run, where, world)
+    with run.claim():
+        if run.state in FINISHED:  # finished by another process between the look above and the claim
+            return 0
+        if job.train.processes > 1:
+            return launch_ranks(suite.path, job, run, where)
+        return _run_rank(job, run, where, world)
+
+
+def _run_rank(job: JobSpec, run: RunDir, where: Where, world: int) -> int:
     if world != job.train.processes:
         raise ConfigError(
             f"{job.job_id} trains with processes: {job.train.processes}, but was launched as {world} ranks; "

@@ -14,13 +14,13 @@ import torch
 from harness.errors import ConfigError
 from harness.launch.signals import on_stop_signals
 from harness.specs import JobSpec
-from harness.store import DONE, INTERRUPTED, PENDING, RunDir
+from harness.store import DIVERGED, DONE, INTERRUPTED, PENDING, RunDir
 
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: checkpointed and stopped on request; the sbatch script requeues the task
 
 
 def exit_code(state: str) -> int:
-    return {DONE: 0, "skipped": 0, INTERRUPTED: EXIT_INTERRUPTED}.get(state, 1)
+    return {DONE: 0, DIVERGED: 0, "skipped": 0, INTERRUPTED: EXIT_INTERRUPTED}.get(state, 1)
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def launch_ranks(suite_path: Path, job: JobSpec, run: RunDir, where: Where) -> i
     with on_stop_signals(lambda: run.stop_path.touch()):
         code = subprocess.run(command, env=rank_env(where.device, where.threads, job.train.processes)).returncode
     run.stop_path.unlink(missing_ok=True)
-    return exit_code(run.state) if run.state in (DONE, INTERRUPTED) else code or 1
+    return exit_code(run.state) if run.state in (DONE, DIVERGED, INTERRUPTED) else code or 1
 
 
 @dataclass

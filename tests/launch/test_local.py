@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
+from harness import checkpoint
 from harness.store import RunDir
 from tests.helpers import REPO, harness, tiny_suite
 
@@ -49,7 +51,7 @@ def test_a_two_process_job_trains_as_two_ranks_and_writes_one_record(tmp_path, i
 
 def _state(run: RunDir) -> dict:
     """What a job ended with, independent of timing: every epoch's losses and the final nets."""
-    ckpt = torch.load(run.checkpoint_path, weights_only=True)
+    ckpt = checkpoint.read(run.checkpoint_path)
     losses = [{k: r[k] for k in ("epoch", "step", "d_loss", "g_loss", "d_real", "d_fake")} for r in run.metrics()]
     return {
         "losses": losses,
@@ -116,7 +118,7 @@ def test_a_stop_signal_checkpoints_exits_75_and_the_rerun_resumes(tmp_path, sig)
     [run] = _runs(results)
     status = run.status()
     assert status["state"] == "interrupted" and "run again to resume" in status["error"]
-    ckpt = torch.load(run.checkpoint_path, weights_only=True)
+    ckpt = checkpoint.read(run.checkpoint_path)
     stopped_at = (ckpt["epoch"], ckpt["batch"])
     assert stopped_at > (1, 0) and ckpt["epoch"] < 6  # past the first epoch's checkpoint, before the end
     assert "1 interrupted" in harness("status", str(suite), "--results", str(results)).stdout
@@ -127,3 +129,29 @@ def test_a_stop_signal_checkpoints_exits_75_and_the_rerun_resumes(tmp_path, sig)
     assert [r["step"] for r in run.metrics()] == [128 * e for e in range(1, 7)]  # no batch lost or repeated
     assert run.final()["resumed_from_epoch"] == ckpt["epoch"]
     assert json.loads(run.status_path.read_text())["state"] == "done"
+
+
+def test_a_diverging_job_stops_early_as_diverged_and_the_suite_goes_on(tmp_path):
+    """lr 1e6 blows DCGAN's losses past 1e6 at its first step; the next job trains; the report says which and why."""
+    suite = tiny_suite(tmp_path / "blowup.yaml", name="blowup", epochs=2)
+    text = yaml.safe_load(suite.read_text())
+    text["matrix"]["arch"] = ["dcgan", "sngan"]
+    text["overrides"] = {"arch": {"dcgan": {"lr_d": 1.0e6, "lr_g": 1.0e6}}}
+    suite.write_text(yaml.safe_dump(text))
+    results = tmp_path / "results"
+    ran = harness("run", str(suite), "--results", str(results), "--device", "cpu")
+    assert ran.returncode == 0, ran.stderr
+    assert "1 done, 0 skipped (already finished), 0 failed, 1 diverged" in ran.stdout
+    runs = {run.spec().model.arch: run for run in _runs(results)}
+    status = runs["dcgan"].status()
+    assert status["state"] == "diverged" and status["epoch"] == 1 and status["step"] == 1
+    assert "beyond ±1e+06" in status["reason"] and runs["dcgan"].final()["diverged"]["reason"] == status["reason"]
+    assert runs["sngan"].state == "done"
+    assert "diverged" in harness("status", str(suite), "--results", str(results)).stdout
+    again = harness("run", str(suite), "--results", str(results), "--device", "cpu")
+    assert "0 done, 2 skipped (already finished)" in again.stdout  # a diverged job is a result: not retrained
+
+    assert harness("report", str(results / "blowup")).returncode == 0
+    summary = (results / "blowup" / "summary.md").read_text()
+    assert "## Diverged" in summary and f"`{runs['dcgan'].path.name}`: diverged in epoch 1 at step 1" in summary
+    assert "diverged in epoch 1 at step 1: g_loss" in (results / "blowup" / "report.html").read_text()
