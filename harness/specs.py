@@ -106,5 +106,6 @@ SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
 def is_safe_name(name: str) -> bool:
-    """Names that end up in paths: no separators, no '..', no leading dot or dash."""
-    return bool(SAFE_NAME.match(name)) and ".." not in name
+    """Names that end up in paths: no separators, no '..', no leading dot or dash, no more than a file name holds.
+    fullmatch, not match: the pattern's `$` also matches before a trailing newline."""
+    return bool(SAFE_NAME.fullmatch(name)) and ".." not in name and len(name) <= 255

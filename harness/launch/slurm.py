@@ -12,8 +12,8 @@ from pathlib import Path
 
 from harness.errors import ConfigError, HarnessError
 from harness.launch.processes import Where
-from harness.specs import JobSpec
-from harness.store import DONE, append_jsonl, job_dir, read_jsonl
+from harness.specs import JobSpec, is_safe_name
+from harness.store import FINISHED, append_jsonl, job_dir, read_jsonl
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "slurm" / "array.sbatch"
 DIRECTIVE_VALUE = re.compile(r"^[A-Za-z0-9_.:@%+=,/~-]+$")  # sbatch parses #SBATCH lines itself: no quoting there
@@ -68,7 +68,7 @@ def arrays(suite_name: str, suite_path: Path, jobs: list[JobSpec], where: Where)
     in_queue = {job for states in queued(where, suite_name).values() for job in states}
     groups: dict[int, list[str]] = {}
     for job in jobs:
-        if job.job_id not in in_queue and job_dir(where.results, suite_name, job.job_id).state != DONE:
+        if job.job_id not in in_queue and job_dir(where.results, suite_name, job.job_id).state not in FINISHED:
             groups.setdefault(job.train.processes, []).append(job.job_id)
     return [Array(suite_name, suite_path, tuple(ids), p) for p, ids in sorted(groups.items())]
 
@@ -76,7 +76,7 @@ def arrays(suite_name: str, suite_path: Path, jobs: list[JobSpec], where: Where)
 def check(o: SbatchOptions) -> None:
     for name in ("partition", "time", "mem", "account"):
         value = getattr(o, name)
-        if value is not None and not DIRECTIVE_VALUE.match(value):
+        if value is not None and not DIRECTIVE_VALUE.fullmatch(value):
             raise ConfigError(f"--{name.replace('_', '-')} {value!r}: not a SLURM value (letters, digits, ._:-)")
     lows = (("gpus_per_task", 0), ("cpus_per_task", 1), ("jobs_per_gpu", 1), ("signal_seconds", 1), ("max_requeues", 0))
     for name, low in lows:
@@ -106,7 +106,7 @@ def directives(a: Array, o: SbatchOptions, where: Where) -> list[str]:
         "mem": o.mem,
     }
     for key, value in lines.items():
-        if value is not None and not DIRECTIVE_VALUE.match(value):
+        if value is not None and not DIRECTIVE_VALUE.fullmatch(value):
             raise ConfigError(f"{value!r} cannot go on an #SBATCH line (--{key}); use a path without spaces or quotes")
     return [f"#SBATCH --{key}={value}" for key, value in lines.items() if value is not None]
 
@@ -148,8 +148,11 @@ def launch_lines(a: Array, o: SbatchOptions, where: Where, python: str) -> list[
 
 def render(a: Array, o: SbatchOptions, where: Where, python: str, workdir: Path, template: str) -> str:
     """The sbatch script: a pure function of its inputs. Every value from a suite or the command line is either
-    checked against SLURM's own syntax (#SBATCH lines) or shell-quoted."""
+    checked against SLURM's own syntax (#SBATCH lines) or shell-quoted; the script makes folders $RUNS/<job id>."""
     check(o)
+    for name in (a.suite_name, *a.job_ids):
+        if not is_safe_name(name):
+            raise ConfigError(f"{name!r} cannot be a results folder name; use letters, digits, '.', '_', '+', '-'")
     per_task = a.per_task(o)
     values = {
         "header": f"suite {a.suite_name}: {_count(len(a.job_ids), 'job')} of {_count(a.processes, 'process')} "
