@@ -7,6 +7,7 @@ import pandas as pd
 from harness import atomic, html, plots, tables
 from harness.aggregate import epochs_frame, jobs_frame, scores_frame
 from harness.errors import DataError
+from harness.specs import is_safe_name
 
 SUMMARY_COLUMNS = ["arch", "variant", "dataset", "classes", "resolution", "epochs", "seed", "state",
                    "protocol", "fid", "kid", "is", "train_seconds", "images_per_s", "job_id"]  # fmt: skip
@@ -100,6 +101,8 @@ def write_report(root: Path, out: Path | None = None) -> list[Path]:
         written += plots.time_to_fid(scored, out / "time_to_fid")
         written += plots.losses(epochs, out / "losses")
     for protocol, table in headlines.items():
+        if not is_safe_name(protocol):  # names come from final.json: a hand-edited one must not pick the path
+            raise DataError(f"protocol name {protocol!r} in the results under {root} is not a plain name")
         written += plots.final_fid(table, protocol, out / f"final_fid_{protocol}")
     montage = plots.samples_montage(jobs, root, out / "samples")
     written += montage

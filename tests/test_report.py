@@ -124,3 +124,12 @@ def test_runs_that_differ_in_more_than_seed_are_not_averaged():
     a, b = tiny_job(seed=0), tiny_job(seed=1)
     assert config_id(a) == config_id(b)
     assert config_id(a) != config_id(dataclasses.replace(a, eval=dataclasses.replace(a.eval, every=3)))
+
+
+def test_a_protocol_name_that_would_pick_a_path_outside_the_report_is_refused(tmp_path):
+    job = fake_run(tmp_path, 0, 50.0)
+    run = job_dir(tmp_path, "s", job.job_id)
+    run.write_final({**run.final(), "protocol": {**_protocol(64), "name": "../../escaped"}})  # edited by hand
+    with pytest.raises(DataError, match="not a plain name"):
+        write_report(tmp_path / "s")
+    assert not list(tmp_path.parent.glob("*escaped*"))
