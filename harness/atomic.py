@@ -26,8 +26,10 @@ def write_atomic(path: Path, write: Callable[[IO[bytes]], None], previous: Path 
             os.replace(path, previous)  # a crash right after this leaves `previous` as the newest complete file
         os.replace(tmp, path)
         fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename is None:
+            e.filename = str(path)  # write(2) errors (a full disk) name no file: the message should
         raise
 
 

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.errors import ConfigError, HarnessError
+from harness.errors import ConfigError, HarnessError, explain_os_error
 
 app = typer.Typer(
     help="Benchmark GAN image generators: expand a suite, train and score its jobs, report the results.",
@@ -60,9 +60,11 @@ ThreadsOpt = Annotated[
 
 
 def _where(results: Path, data_root: Path | None, device: str, threads: int | None):
+    from harness.distributed import check_device
     from harness.launch.processes import Where
     from harness.paths import data_root as resolve_data_root
 
+    check_device(device)  # here too, so a typo fails even when every job is already done
     if threads is not None and threads < 1:
         raise ConfigError("--threads must be ≥ 1")
     return Where(results.resolve(), resolve_data_root(data_root).resolve(), device, threads)
@@ -252,9 +254,11 @@ def score(
     data_root: DataRootOpt = None,
 ) -> None:
     """Re-score stored generators under another protocol, without retraining; appends to each job's scores.jsonl."""
+    from harness.distributed import check_device
     from harness.paths import data_root as resolve_data_root
     from harness.scoring import rescore_all
 
+    check_device(device, ("cpu", "cuda"))
     epoch = None if checkpoint == "latest" else _epoch(checkpoint)
     for job_id, record in rescore_all(target, protocol, resolve_data_root(data_root), device, epoch):
         scores = "  ".join(f"{k} {record[k]:.4g}" for k in ("fid", "kid", "is", "precision", "recall") if k in record)
@@ -327,17 +331,24 @@ def main() -> None:
     logging.getLogger("harness").setLevel(logging.INFO)
     try:
         app()
-    except HarnessError as e:
-        err.print(f"error: {e}", highlight=False)
-        sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted: run the same command again to resume", highlight=False)
         sys.exit(130)
-    except Exception as e:  # a bug, not bad input: say so in one line; HARNESS_DEBUG=1 shows the traceback
+    except Exception as e:
+        # A full disk or an unwritable folder is the user's to fix, like bad input; any other exception is a bug:
+        # say so in one line (HARNESS_DEBUG=1 shows the traceback).
+        known = e if isinstance(e, HarnessError) else explain_os_error(e) if isinstance(e, OSError) else None
+        if known is not None:
+            err.print(f"error: {' '.join(str(known).splitlines())}", markup=False, highlight=False)
+            sys.exit(known.exit_code)
         if os.environ.get("HARNESS_DEBUG"):
             raise
         first = str(e).splitlines()[0][:300] if str(e) else ""
-        err.print(f"internal error: {type(e).__name__}: {first} (HARNESS_DEBUG=1 shows the traceback)", highlight=False)
+        err.print(
+            f"internal error: {type(e).__name__}: {first} (HARNESS_DEBUG=1 shows the traceback)",
+            markup=False,
+            highlight=False,
+        )
         sys.exit(1)
 
 

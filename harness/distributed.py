@@ -16,13 +16,17 @@ from harness.errors import ConfigError
 COLLECTIVE_TIMEOUT = timedelta(hours=2)
 
 
+def check_device(device: str, choices: tuple[str, ...] = ("auto", "cpu", "cuda")) -> None:
+    if device not in choices:
+        raise ConfigError(f"--device {device!r}: valid: {', '.join(choices)}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is visible; use --device cpu")
+
+
 def make_accelerator(device: str = "auto") -> Accelerator:
     """One process of a job: CPU or one GPU, or one rank of `accelerate launch` (gloo on CPUs, NCCL on GPUs).
     Batches are split across ranks, so a job's batch_size is its global batch whatever its number of processes."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"--device {device!r}: valid: auto, cpu, cuda")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is visible; use --device cpu")
+    check_device(device)
     return Accelerator(
         cpu=device == "cpu" or not torch.cuda.is_available(),  # without cpu=True, CPU ranks would not form a group
         dataloader_config=DataLoaderConfiguration(split_batches=True),

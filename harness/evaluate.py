@@ -89,27 +89,50 @@ def _weights_info(path: Path, size: int, mtime_ns: int) -> tuple[str, bool]:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 22), b""):
             digest.update(block)
+    head = _checked_weights(path).get("fc.weight")
+    return digest.hexdigest()[:12], isinstance(head, torch.Tensor) and bool(torch.isfinite(head).all())
+
+
+def _checked_weights(path: Path) -> dict:
+    """The state dict at path, once torch-fidelity's extractor has taken it: bad weights fail before training."""
+    fix = "rebuild or re-download them (see README)"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise EvalError(
-            f"Inception weights {path} are unreadable ({type(e).__name__}); rebuild or re-download them"
-        ) from None
-    head = state.get("fc.weight")
-    return digest.hexdigest()[:12], head is not None and bool(torch.isfinite(head).all())
+        raise EvalError(f"Inception weights {path} are unreadable ({type(e).__name__}); {fix}") from None
+    if not isinstance(state, dict):
+        raise EvalError(f"Inception weights {path} hold a {type(state).__name__}, not a state dict; {fix}")
+    try:
+        _inception(str(path))
+    except Exception as e:  # another network's weights: missing keys, other shapes
+        detail = " ".join(str(e).split())[:160]
+        raise EvalError(f"Inception weights {path} do not fit torch-fidelity's InceptionV3 ({detail}); {fix}") from None
+    return state
+
+
+def _inception(weights: str | None):
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    return FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=weights)
 
 
 @functools.cache
 def _default_weights_ready() -> None:
     """Fetch torch-fidelity's own weights now, so an offline machine fails before training rather than after."""
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
     try:
-        FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+        _inception(None)
     except OSError as e:
         raise EvalError(
             f"cannot download torch-fidelity's Inception weights ({e}); offline, build them (see README) "
             "and set HARNESS_INCEPTION_WEIGHTS"
+        ) from None
+    except Exception as e:  # a download cut short, a damaged file in torch's hub cache
+        from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / URL_INCEPTION_V3.rsplit("/", 1)[-1]
+        raise EvalError(
+            f"torch-fidelity's Inception weights {cached} are unreadable ({type(e).__name__}); delete that file "
+            "and run again to download them afresh"
         ) from None
 
 
@@ -119,8 +142,10 @@ def extractor() -> tuple[str | None, str, bool]:
     if path is None:
         _default_weights_ready()
         return None, "torch-fidelity-default", True
-    if not path.is_file():
+    if not path.exists():
         raise EvalError(f"HARNESS_INCEPTION_WEIGHTS={path} does not exist; build or download the weights file")
+    if not path.is_file():
+        raise EvalError(f"HARNESS_INCEPTION_WEIGHTS={path} is not a file; point it at the weights file (.pth)")
     st = path.stat()
     weights_id, has_head = _weights_info(path.resolve(), st.st_size, st.st_mtime_ns)
     return str(path), weights_id, has_head
@@ -205,6 +230,26 @@ def _scores(kwargs: dict) -> dict:
     return {k: v for k, v in out.items() if math.isfinite(v)}
 
 
+def _features(input_id: int, extractor, kwargs: dict) -> dict:
+    """torch-fidelity's features of input 1 (fakes) or 2 (reals, cached). A cache hit is read here with
+    weights_only=True, where torch-fidelity would unpickle the file: a shared cache folder must not run code. A
+    cached file that is not plain tensors is deleted and the features computed afresh."""
+    from torch_fidelity import utils as tfu
+
+    name = tfu.get_cacheable_input_name(input_id, **kwargs)
+    if name is not None:
+        prefix = fidelity_cache() / f"{name}-{extractor.get_name()}-features-"
+        paths = {layer: Path(f"{prefix}{layer}.pt") for layer in extractor.get_requested_features_list()}
+        if all(path.exists() for path in paths.values()):
+            try:
+                return {layer: torch.load(path, map_location="cpu", weights_only=True) for layer, path in paths.items()}
+            except Exception as e:
+                log.warning(f"cached features {prefix}* are not plain tensors ({type(e).__name__}); recomputing")
+                for path in paths.values():
+                    path.unlink(missing_ok=True)
+    return tfu.extract_featuresdict_from_input_id_cached(input_id, extractor, **kwargs)
+
+
 def _metrics(kwargs: dict) -> dict:
     """torch-fidelity's calculate_metrics for one feature extractor, step by step: its extractor, feature cache,
     IS and precision/recall; FID and KID from the same features in torch on the scoring device (distances.py)."""
@@ -213,8 +258,8 @@ def _metrics(kwargs: dict) -> dict:
     wanted = [m for m in ("isc", "fid", "kid", "prc") if kwargs[m]]
     layers = {m: tf.resolve_feature_layer_for_metric(m, **kwargs) for m in wanted}
     extractor = tf.create_feature_extractor(kwargs["feature_extractor"], sorted(set(layers.values())), **kwargs)
-    fakes = tf.extract_featuresdict_from_input_id_cached(1, extractor, **kwargs)
-    reals = tf.extract_featuresdict_from_input_id_cached(2, extractor, **kwargs) if set(wanted) - {"isc"} else None
+    fakes = _features(1, extractor, kwargs)
+    reals = _features(2, extractor, kwargs) if set(wanted) - {"isc"} else None
     device = torch.device("cuda" if kwargs["cuda"] else "cpu")
     out = {}
     if "isc" in layers:

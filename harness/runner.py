@@ -1,5 +1,6 @@
 """Run one JobSpec in its run directory: status, data, training (resumed if interrupted), scoring, final record."""
 
+import contextlib
 import dataclasses
 import platform
 import time
@@ -13,7 +14,7 @@ from accelerate import Accelerator
 from harness import __version__, checkpoint, samples, scoring
 from harness.data import ImageSet, load_dataset, sharpen
 from harness.distributed import StopRequest
-from harness.errors import ConfigError, HarnessError
+from harness.errors import ConfigError, HarnessError, explain_os_error
 from harness.models import ARCHS
 from harness.specs import JobSpec
 from harness.store import DIVERGED, DONE, FAILED, FINISHED, INTERRUPTED, RUNNING, RunDir
@@ -40,7 +41,7 @@ def check_batch(job: JobSpec, data: ImageSet) -> None:
     per_epoch = job.data.oversample or len(data)
     if job.train.batch_size > per_epoch:
         raise ConfigError(
-            f"{job.job_id}: batch_size {job.train.batch_size} > {per_epoch} training images per epoch; lower batch_size"
+            f"batch_size {job.train.batch_size} > {per_epoch} training images per epoch; lower batch_size"
         )
 
 
@@ -98,6 +99,11 @@ def final_samples(job: JobSpec, run: RunDir, num_classes: int) -> None:
         samples.save_grid(run.samples_dir / "classes.png", samples.per_class(G, z_dim, num_classes, seed, "cpu"))
 
 
+def _record_failure(run: RunDir, main: bool, e: Exception) -> None:
+    if main:
+        run.set_status(FAILED, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+
+
 def run_job(
     job: JobSpec,
     run: RunDir,
@@ -143,9 +149,16 @@ def run_job(
         if main:
             run.set_status(FAILED, error=str(e))
         raise
-    except Exception as e:
+    except OSError as e:
+        if (known := explain_os_error(e)) is None:
+            _record_failure(run, main, e)
+            raise
         if main:
-            run.set_status(FAILED, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+            with contextlib.suppress(OSError):  # the disk may be too full to take even this
+                run.set_status(FAILED, error=str(known))
+        raise known from None
+    except Exception as e:
+        _record_failure(run, main, e)
         raise
     except KeyboardInterrupt:
         if main:

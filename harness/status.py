@@ -9,7 +9,7 @@ from pathlib import Path
 from harness.store import PENDING, RUNNING, job_dir
 from harness.suite import Suite
 
-ORDER = ("done", "running", "stale", "interrupted", "failed", "pending")
+ORDER = ("done", "running", "stale", "interrupted", "diverged", "failed", "pending")
 STALE = "stale"  # status says running, but its process on this host is gone (killed, node lost): rerun resumes it
 
 

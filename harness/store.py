@@ -140,13 +140,17 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if _ends_torn(path):
         line = "\n" + line  # a torn last line stays alone: it must not swallow this record
-    with open(path, "a") as f:
-        f.write(line[: len(line) // 2])
-        f.flush()
-        faults.point(f"append:{path.name}")  # the crash tests kill the process here, mid-line
-        f.write(line[len(line) // 2 :])
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(path, "a") as f:
+            f.write(line[: len(line) // 2])
+            f.flush()
+            faults.point(f"append:{path.name}")  # the crash tests kill the process here, mid-line
+            f.write(line[len(line) // 2 :])
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        e.filename = e.filename or str(path)  # a full disk: name the file in the message
+        raise
 
 
 def _ends_torn(path: Path) -> bool:

@@ -3,6 +3,7 @@
 import dataclasses
 import fnmatch
 import itertools
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Any
 import yaml
 
 from harness.augment import AUGMENTS
-from harness.data import DATASETS, check_classes
+from harness.data import DATASETS, check_classes, check_data, size_bound
 from harness.errors import ConfigError
 from harness.models import ARCHS
 from harness.precision import PRECISIONS
@@ -23,6 +24,7 @@ from harness.specs import METRICS, DataSpec, EvalSpec, JobSpec, ModelSpec, Train
 TOP_KEYS = ("name", "description", "matrix", "defaults", "datasets", "overrides", "include", "exclude")
 MATRIX_KEYS = ("arch", "dataset", "resolution", "epochs", "seed")
 MATRIX_DEFAULTS = {"resolution": [32], "seed": [0]}
+SEED_LIMIT = 2**32  # data order seeds generators with seed * 1_000_003 + epoch, which must fit in 64 bits
 DATASET_KEYS = ("source", "classes", "path", "n_images")
 
 
@@ -82,6 +84,8 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
         return float(value)
     if not ok:
         raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
     return value
 
 
@@ -112,9 +116,9 @@ def _merge(*blocks: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _as_list(value: Any, where: str) -> list:
+def _as_list(value: Any, where: str, empty_ok: bool = False) -> list:
     values = value if isinstance(value, list) else [value]
-    if not values:
+    if not values and not empty_ok:
         raise ConfigError(f"{where}: empty list")
     return values
 
@@ -132,7 +136,7 @@ def _datasets(mapping: Any) -> dict[str, dict[str, Any]]:
         d = _check_keys(d, DATASET_KEYS, where)
         if "source" not in d:
             raise ConfigError(f"{where}.source: missing; valid: {', '.join(DATASETS.names())}")
-        DATASETS.get(d["source"], f"{where}.source")
+        DATASETS.get(_coerce(d["source"], str, f"{where}.source"), f"{where}.source")
         out[str(label)] = {"source": d["source"], **_settings({k: v for k, v in d.items() if k != "source"}, where)}
         check_classes(d["source"], out[str(label)].get("classes", ()), f"{where}.classes")
     return out
@@ -177,7 +181,7 @@ class Expander:
         )
         pick = lambda group: {k: s[k] for k in SETTING_GROUPS[group] if k in s}  # noqa: E731
         data = DataSpec(source=base["source"], label=label, resolution=res, **pick("data"))
-        check_classes(data.source, data.classes, f"{where}.dataset ({label})")
+        check_data(data, f"{where}.dataset ({label})")
         job = JobSpec(
             model=ModelSpec(arch=arch_name, **pick("model")),
             data=data,
@@ -195,7 +199,7 @@ class Expander:
 
 
 def _positive(value: float, where: str, minimum: float = 1) -> None:
-    if value < minimum:
+    if not value >= minimum:  # NaN too
         raise ConfigError(f"{where}: must be ≥ {minimum}, got {value}")
 
 
@@ -209,6 +213,8 @@ def validate(job: JobSpec, where: str) -> None:
     for key in ("epochs", "batch_size"):
         _positive(getattr(t, key), f"{where}.{key}")
     _positive(t.seed, f"{where}.seed", 0)
+    if t.seed >= SEED_LIMIT:
+        raise ConfigError(f"{where}.seed: {t.seed} is too large; use a seed below 2**32")
     for key in ("lr_g", "lr_d"):
         if not getattr(t, key) > 0:
             raise ConfigError(f"{where}.{key}: must be > 0, got {getattr(t, key)}")
@@ -235,6 +241,8 @@ def validate(job: JobSpec, where: str) -> None:
         _positive(getattr(t, key), f"{where}.{key}", 0)
     if job.data.oversample is not None:
         _positive(job.data.oversample, f"{where}.oversample")
+    if job.data.n_images is not None:
+        _positive(job.data.n_images, f"{where}.n_images")
     _positive(job.data.sharpen, f"{where}.sharpen", 0)
     bad = [m for m in e.metrics if m not in METRICS]
     if bad:
@@ -248,6 +256,8 @@ def validate(job: JobSpec, where: str) -> None:
         _positive(e.ref_size, f"{where}.eval.ref_size", 2)
     _positive(e.prc_neighborhood, f"{where}.eval.prc_neighborhood")
     _positive(e.isc_splits, f"{where}.eval.isc_splits")
+    _positive(e.kid_subsets, f"{where}.eval.kid_subsets")
+    _positive(e.kid_subset_size, f"{where}.eval.kid_subset_size", 2)
     if "isc" in e.metrics and e.n_samples < e.isc_splits:
         raise ConfigError(f"{where}.eval.n_samples: {e.n_samples} < eval.isc_splits {e.isc_splits}; IS needs more")
     if e.curve_samples is not None:
@@ -256,6 +266,43 @@ def validate(job: JobSpec, where: str) -> None:
         raise ConfigError(
             f"{where}.eval.kid_subset_size: {e.kid_subset_size} > eval.n_samples {e.n_samples}; KID draws subsets "
             f"of that size from the samples: set kid_subset_size ≤ {e.n_samples}"
+        )
+    if "prc" in e.metrics and e.n_samples <= e.prc_neighborhood:
+        raise ConfigError(
+            f"{where}.eval.n_samples: {e.n_samples} ≤ eval.prc_neighborhood {e.prc_neighborhood}; precision/recall "
+            "needs more samples than neighbours"
+        )
+    _check_sizes(job, where)
+
+
+def _check_sizes(job: JobSpec, where: str) -> None:
+    """Batches and reference sets larger than the data can hold, refused when the suite alone tells."""
+    t, e, d = job.train, job.eval, job.data
+    bound = size_bound(d)
+    held = "n_images" if d.n_images is not None else f"{d.source}'s default size"
+    if d.oversample is not None and t.batch_size > d.oversample:
+        raise ConfigError(
+            f"{where}.batch_size: {t.batch_size} > oversample {d.oversample} images per epoch; "
+            "lower batch_size or raise oversample"
+        )
+    if d.oversample is None and bound is not None and t.batch_size > bound:
+        raise ConfigError(
+            f"{where}.batch_size: {t.batch_size} > {bound} training images per epoch ({held}); "
+            "lower batch_size or raise n_images"
+        )
+    if e.ref_size is not None and (bound is None or e.ref_size < bound):
+        bound, held = e.ref_size, "eval.ref_size"
+    if bound is None:
+        return
+    if "kid" in e.metrics and e.kid_subset_size > bound:
+        raise ConfigError(
+            f"{where}.eval.kid_subset_size: {e.kid_subset_size} > {bound} reference images ({held}); KID draws "
+            f"subsets of that size from them: set kid_subset_size ≤ {bound}"
+        )
+    if "prc" in e.metrics and bound <= e.prc_neighborhood:
+        raise ConfigError(
+            f"{where}.eval.prc_neighborhood: {e.prc_neighborhood} ≥ {bound} reference images ({held}); "
+            "precision/recall needs more images than neighbours"
         )
 
 
@@ -290,7 +337,7 @@ def expand(raw: Any, name: str) -> Suite:
         for combo in (dict(zip(MATRIX_KEYS, values, strict=True)) for values in itertools.product(*axes.values()))
         if not any(ex and all(combo[k] in v for k, v in ex.items()) for ex in excludes)
     ]
-    for i, entry in enumerate(raw.get("include") or []):
+    for i, entry in enumerate(_as_list(raw.get("include") or [], "include", empty_ok=True)):
         jobs.append(_include(expander, entry, f"include[{i}]"))
     unique = {j.job_id: j for j in jobs}  # an include that repeats a matrix job is one job
     desc = raw.get("description", "")

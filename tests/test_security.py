@@ -383,3 +383,21 @@ def test_hostile_paths_python_and_device_reach_the_job_as_single_arguments(tmp_p
     expected = [f"<{evil}/suite.yaml><--job-id><{JOB}>", f"<--data-root><{evil}/data>", f"<--device><{EVIL}>"]
     expected += ["<accelerate.commands.launch>", "<--num_machines><2>"] if processes > 1 else []  # through srun
     assert all(e in done.stdout for e in expected), done.stdout
+
+
+def test_a_planted_reference_feature_file_never_runs_and_is_recomputed(tmp_path, inception_weights):
+    """torch-fidelity itself unpickles cached features; the harness reads cache hits as plain tensors first."""
+    from harness import evaluate
+    from harness.data import load_dataset
+    from harness.specs import DataSpec, EvalSpec
+
+    data = DataSpec("synthetic", "synthetic", 32, n_images=16)
+    fakes, reals = (load_dataset(data, Path("."), split).images for split in ("test", "train"))
+    spec, key = EvalSpec(n_samples=16, metrics=("fid",)), "ref-test-planted"
+    clean = evaluate.score(fakes, reals, key, spec, cuda=False)
+    [cached] = evaluate.fidelity_cache().glob(f"{key}-*.pt")
+    marker = tmp_path / "PWNED"
+    torch.save(Payload(marker), cached)  # what a user of a shared, writable cache folder could leave there
+    again = evaluate.score(fakes, reals, key, spec, cuda=False)
+    assert not marker.exists() and again == clean
+    assert torch.load(cached, weights_only=True).shape == (16, 2048)  # recomputed, plain tensors again

@@ -139,6 +139,7 @@ def test_variant_single_class_and_imagefolder_path():
             "cats": {"source": "cifar10", "classes": "cat"},
             "faces": {"source": "imagefolder", "path": "faces", "n_images": 64},
         },
+        defaults={"batch_size": 64, "eval": {"metrics": ["fid"]}},  # what 64 images allow
     )
     jobs = by_label(expand(raw, "x").jobs)
     assert jobs["cats"].data.classes == ("cat",)
@@ -272,6 +273,37 @@ BAD_SUITES = {
         ["datasets.pets.classes", "'dgo'", "dog"],
     ),
     "not-a-mapping": ("- 1\n- 2\n", ["the suite", "expected a mapping"]),
+    "repeated-class": (
+        suite(datasets={"pets": {"source": "cifar10", "classes": ["cat", "cat"]}}),
+        ["datasets.pets.classes", "'cat' is listed twice"],
+    ),
+    "variant-source-not-a-name": (suite(datasets={"x": {"source": [1]}}), ["datasets.x.source", "expected str"]),
+    "seed-too-large": (suite(matrix={"seed": [2**40]}), ["matrix.seed", "below 2**32"]),
+    "nan-learning-rate": (suite(defaults={"lr_g": float("nan")}), ["defaults.lr_g", "finite"]),
+    "zero-n-images": (suite(defaults={"n_images": 0}), ["matrix.n_images", "≥ 1"]),
+    "batch-larger-than-n-images": (
+        suite(defaults={"batch_size": 128, "n_images": 64, "eval": {"metrics": []}}),
+        ["matrix.batch_size", "128 > 64 training images per epoch (n_images)", "lower batch_size"],
+    ),
+    "batch-larger-than-synthetic": (suite(defaults={"batch_size": 4096}), ["4096 > 2048", "synthetic's default size"]),
+    "batch-larger-than-oversample": (
+        suite(defaults={"batch_size": 64, "oversample": 32}),
+        ["matrix.batch_size", "64 > oversample 32"],
+    ),
+    "kid-larger-than-reference": (
+        suite(defaults={"eval": {"ref_size": 100}}),
+        ["eval.kid_subset_size: 1000 > 100 reference images (eval.ref_size)", "≤ 100"],
+    ),
+    "prc-neighbours-exceed-samples": (
+        suite(defaults={"eval": {"metrics": ["prc"], "n_samples": 3}}),
+        ["eval.n_samples: 3 ≤ eval.prc_neighborhood 3"],
+    ),
+    "kid-subsets-zero": (suite(defaults={"eval": {"kid_subsets": 0}}), ["eval.kid_subsets", "≥ 1"]),
+    "imagefolder-without-path": (
+        suite(matrix={"dataset": ["imagefolder"]}),
+        ["matrix.dataset (imagefolder)", "needs a 'path'"],
+    ),
+    "include-not-a-mapping": (suite(include="dcgan"), ["include[0]", "expected a mapping"]),
 }
 
 
@@ -297,7 +329,7 @@ def test_bad_suite_raises_one_line_config_error(tmp_path, request, raw, fragment
 def test_a_dataset_variant_overrides_defaults_and_is_overridden_by_overrides():
     raw = suite(
         datasets={"small": {"source": "synthetic", "n_images": 100}},
-        defaults={"n_images": 2048, "batch_size": 8},
+        defaults={"n_images": 2048, "batch_size": 8, "eval": {"metrics": ["fid"]}},
         matrix={"dataset": ["small", "synthetic"]},
         overrides={"dataset": {"small": {"batch_size": 4}}},
     )

@@ -22,8 +22,11 @@ class ImageSet:
 
 
 class Source(Protocol):
-    # Known class names, so suites are checked before anything loads; None when only the files can tell.
+    # What a suite is checked against before anything loads: the class names (None when only the files can tell),
+    # the images in a split when no n_images is given (None: unknown), and whether it reads a folder named by `path`.
     class_names: tuple[str, ...] | None
+    default_size: int | None
+    needs_path: bool
 
     def load(self, spec: DataSpec, root: Path, split: str) -> ImageSet: ...
 
@@ -32,12 +35,30 @@ DATASETS: Registry[type[Source]] = Registry("dataset")
 
 
 def check_classes(source: str, classes: tuple[str, ...], where: str) -> None:
+    repeated = [c for i, c in enumerate(classes) if c in classes[:i]]
+    if repeated:
+        raise ConfigError(f"{where}: class {repeated[0]!r} is listed twice; list each class once")
     known = DATASETS.get(source, where).class_names
     if known is None:
         return
     bad = [c for c in classes if c not in known]
     if bad:
         raise ConfigError(f"{where}: class {bad[0]!r} is not in {source}; valid: {', '.join(known)}")
+
+
+def check_data(spec: DataSpec, where: str) -> None:
+    """What a suite can get wrong about a job's data, caught before anything loads."""
+    check_classes(spec.source, spec.classes, where)
+    if DATASETS.get(spec.source, where).needs_path and not spec.path:
+        raise ConfigError(
+            f"{where}: the {spec.source} dataset needs a 'path' (a folder of images, absolute or under the data "
+            "root); set path: in defaults or in a datasets: variant"
+        )
+
+
+def size_bound(spec: DataSpec) -> int | None:
+    """At most this many images in any split of the job's data; None when only the files can tell."""
+    return spec.n_images if spec.n_images is not None else DATASETS.get(spec.source).default_size
 
 
 def select_classes(data: ImageSet, classes: tuple[str, ...], source: str) -> ImageSet:

@@ -18,6 +18,8 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 @DATASETS.register("cifar10")
 class Cifar10:
     class_names = CLASSES
+    default_size = None  # an image-folder copy may hold any number
+    needs_path = False
 
     def load(self, spec: DataSpec, root: Path, split: str) -> ImageSet:
         folder = root / "cifar10" / split

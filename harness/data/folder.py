@@ -64,7 +64,9 @@ def _cache_key(folder: Path, files: list[tuple[str, Path]], resolution: int) -> 
 def read_tree(folder: Path, resolution: int) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
     files = list_images(folder)
     if not files:
-        raise DataError(f"no images (.png/.jpg/.jpeg/.bmp/.webp) under {folder}")
+        raise DataError(
+            f"no images (.png/.jpg/.jpeg/.bmp/.webp) under {folder}; put them there, one sub-folder per class"
+        )
 
     def decode():
         class_names = tuple(sorted({label for label, _ in files}))

@@ -11,6 +11,8 @@ from harness.specs import DataSpec
 @DATASETS.register("imagefolder")
 class ImageFolder:
     class_names = None  # only the files know
+    default_size = None
+    needs_path = True
 
     def load(self, spec: DataSpec, root: Path, split: str) -> ImageSet:
         if not spec.path:
@@ -23,6 +25,9 @@ class ImageFolder:
         elif any((folder / s).is_dir() for s in ("train", "test")):
             raise DataError(f"{spec.label}: {folder} is split into train/ and test/ but has no {split}/ folder")
         if not folder.is_dir():
-            raise DataError(f"{spec.label}: image folder {folder} does not exist")
+            raise DataError(
+                f"{spec.label}: image folder {folder} does not exist; fix its path (a relative path is under "
+                "--data-root or $HARNESS_DATA)"
+            )
         images, labels, names = read_tree(folder, spec.resolution)
         return ImageSet(images, labels, names)

@@ -41,6 +41,8 @@ def read_labels(path: Path | None, n: int) -> np.ndarray:
 @DATASETS.register("stl10")
 class Stl10:
     class_names = (*CLASSES, UNLABELED)
+    default_size = None
+    needs_path = False
 
     def load(self, spec: DataSpec, root: Path, split: str) -> ImageSet:
         folder = root / "stl10_binary"

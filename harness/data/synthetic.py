@@ -47,6 +47,8 @@ def render(rng: np.random.Generator, resolution: int) -> tuple[np.ndarray, int]:
 @DATASETS.register("synthetic")
 class Synthetic:
     class_names = SHAPES
+    default_size = DEFAULT_SIZE
+    needs_path = False
 
     def load(self, spec: DataSpec, root: Path, split: str) -> ImageSet:
         rng = np.random.default_rng(SPLIT_SEEDS.get(split, 2))
