@@ -11,14 +11,14 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
-from harness import __version__, checkpoint, samples, scoring
+from harness import __version__, checkpoint, samples, scoring, tracking
 from harness.data import ImageSet, load_dataset, sharpen
 from harness.distributed import StopRequest
 from harness.errors import ConfigError, HarnessError, explain_os_error
 from harness.models import ARCHS
 from harness.specs import JobSpec
 from harness.store import DIVERGED, DONE, FAILED, FINISHED, INTERRUPTED, RUNNING, RunDir
-from harness.trainer import Diverged, Interrupted, Progress, Scorer, build, train
+from harness.trainer import Diverged, Interrupted, NoProgress, Progress, Scorer, build, train
 
 
 def make_scorer(job: JobSpec, data: ImageSet, data_root: Path, accelerator: Accelerator) -> tuple[Scorer, dict]:
@@ -111,6 +111,7 @@ def run_job(
     data_root: Path,
     progress: Progress | None = None,
     stop: StopRequest | None = None,
+    trackers: tuple[str, ...] = (),
 ) -> str:
     """Train and score one job on every rank of `accelerator`; returns its final state. The main process alone
     writes records. A stop request ends in INTERRUPTED (resumable), a blow-up in DIVERGED (final, like DONE);
@@ -125,6 +126,9 @@ def run_job(
         data = load_dataset(job.data, data_root)
         check_batch(job, data)
         scorer, proto = make_scorer(job, data, data_root, accelerator) if job.eval.metrics else (None, None)
+        if trackers:
+            tracked = tracking.start(trackers, job.job_id, job.to_dict(), run)
+            progress = tracking.Tracked(progress or NoProgress(), tracked, run)
         resumed_from = train(job, run, accelerator, sharpen(data, job.data.sharpen), scorer, progress, stop)
         if main:
             final_samples(job, run, len(data.class_names))
@@ -164,3 +168,6 @@ def run_job(
         if main:
             run.set_status(INTERRUPTED, error="interrupted; run again to resume from the last checkpoint")
         raise
+    finally:
+        if isinstance(progress, tracking.Tracked):
+            progress.finish()

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from harness import tracking
 from harness.augment import AUGMENTS
 from harness.data import DATASETS, check_classes, check_data, size_bound
 from harness.errors import ConfigError
@@ -21,7 +22,7 @@ from harness.protocols import PRESETS
 from harness.recipes import OPTIMIZERS, SCHEDULES
 from harness.specs import METRICS, DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec, is_safe_name
 
-TOP_KEYS = ("name", "description", "matrix", "defaults", "datasets", "overrides", "include", "exclude")
+TOP_KEYS = ("name", "description", "matrix", "defaults", "datasets", "overrides", "include", "exclude", "trackers")
 MATRIX_KEYS = ("arch", "dataset", "resolution", "epochs", "seed")
 MATRIX_DEFAULTS = {"resolution": [32], "seed": [0]}
 SEED_LIMIT = 2**32  # data order seeds generators with seed * 1_000_003 + epoch, which must fit in 64 bits
@@ -49,6 +50,7 @@ class Suite:
     description: str
     jobs: tuple[JobSpec, ...]
     path: Path | None = None  # the YAML file, which launchers hand to the processes they start
+    trackers: tuple[str, ...] = ()  # Accelerate trackers each job also logs to: a view of the records, not in job ids
 
 
 def _check_keys(mapping: Any, valid: typing.Iterable[str], where: str) -> dict:
@@ -341,7 +343,9 @@ def expand(raw: Any, name: str) -> Suite:
         jobs.append(_include(expander, entry, f"include[{i}]"))
     unique = {j.job_id: j for j in jobs}  # an include that repeats a matrix job is one job
     desc = raw.get("description", "")
-    return Suite(name=str(raw.get("name", name)), description=str(desc), jobs=tuple(unique.values()))
+    trackers = [_coerce(t, str, "trackers") for t in _as_list(raw.get("trackers") or [], "trackers", empty_ok=True)]
+    tracking.check(tuple(trackers))
+    return Suite(str(raw.get("name", name)), str(desc), tuple(unique.values()), trackers=tuple(dict.fromkeys(trackers)))
 
 
 def _exclude(entry: Any, where: str) -> dict[str, list]:

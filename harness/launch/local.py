@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from harness import tracking
 from harness.distributed import StopRequest, launched_world_size, make_accelerator
 from harness.errors import ConfigError, HarnessError
 from harness.launch.processes import Where, exit_code, launch_ranks, run_packed
@@ -37,6 +38,7 @@ def run_suite(suite: Suite, jobs: list[JobSpec], where: Where, jobs_per_device: 
     pending = [(job, run) for job, run in runs if run.state not in FINISHED]
     if not pending:
         return outcome
+    tracking.check_installed(suite.trackers)
     single = [(job, run) for job, run in pending if job.train.processes == 1]
     ranked = [(job, run) for job, run in pending if job.train.processes > 1]
     stop = StopRequest()
@@ -51,7 +53,7 @@ def run_suite(suite: Suite, jobs: list[JobSpec], where: Where, jobs_per_device: 
             progress.log(f"packing {len(single)} jobs, {jobs_per_device} at a time; logs in each job's run.log")
             outcome.not_started += [j.job_id for j in run_packed(suite.path, single, packed, jobs_per_device, ended)]
         else:
-            _run_here(single, where, progress, outcome, stop)
+            _run_here(suite, single, where, progress, outcome, stop)
         for job, run in ranked:
             if outcome.interrupted or outcome.not_started or stop.local():
                 outcome.not_started.append(job.job_id)
@@ -74,7 +76,12 @@ def _threads_for(where: Where, k: int) -> Where:
 
 
 def _run_here(
-    pending: list[tuple[JobSpec, RunDir]], where: Where, progress: SuiteProgress, outcome: Outcome, stop: StopRequest
+    suite: Suite,
+    pending: list[tuple[JobSpec, RunDir]],
+    where: Where,
+    progress: SuiteProgress,
+    outcome: Outcome,
+    stop: StopRequest,
 ) -> None:
     set_threads(where.threads)
     accelerator = make_accelerator(where.device)
@@ -83,7 +90,7 @@ def _run_here(
             progress.job_started(job.job_id, job.train.epochs)
             try:
                 with run.claim():
-                    state = run_job(job, run, accelerator, where.data_root, progress, stop)
+                    state = run_job(job, run, accelerator, where.data_root, progress, stop, suite.trackers)
             except JobBusy as e:
                 state = str(e)
                 outcome.busy.append(job.job_id)
@@ -139,17 +146,18 @@ def run_one(suite: Suite, job: JobSpec, where: Where) -> int:
     if run.state in FINISHED:
         return 0
     world = launched_world_size()
+    tracking.check_installed(suite.trackers)
     if world > 1:  # a rank: whoever launched the ranks (this command, or srun across nodes) holds the job
-        return _run_rank(job, run, where, world)
+        return _run_rank(suite, job, run, where, world)
     with run.claim():
         if run.state in FINISHED:  # finished by another process between the look above and the claim
             return 0
         if job.train.processes > 1:
             return launch_ranks(suite.path, job, run, where)
-        return _run_rank(job, run, where, world)
+        return _run_rank(suite, job, run, where, world)
 
 
-def _run_rank(job: JobSpec, run: RunDir, where: Where, world: int) -> int:
+def _run_rank(suite: Suite, job: JobSpec, run: RunDir, where: Where, world: int) -> int:
     if world != job.train.processes:
         raise ConfigError(
             f"{job.job_id} trains with processes: {job.train.processes}, but was launched as {world} ranks; "
@@ -163,6 +171,6 @@ def _run_rank(job: JobSpec, run: RunDir, where: Where, world: int) -> int:
         accelerator = make_accelerator(where.device)
         with SuiteProgress(1, quiet=not accelerator.is_main_process) as progress:
             progress.job_started(job.job_id, job.train.epochs)
-            state = run_job(job, run, accelerator, where.data_root, progress, stop)
+            state = run_job(job, run, accelerator, where.data_root, progress, stop, suite.trackers)
             progress.job_ended(job.job_id, state)
     return exit_code(state)
