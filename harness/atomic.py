@@ -55,7 +55,7 @@ def write_bytes(path: Path, data: bytes, previous: Path | None = None) -> None:
 
 def remove_stale_temps(folder: Path) -> None:
     """Temp files a killed writer left behind; never read, only removed (by the one process holding the job)."""
-    for tmp in Path(folder).glob(".*.tmp"):
+    for tmp in Path(folder).rglob(".*.tmp"):  # snapshots/ and samples/ too
         tmp.unlink(missing_ok=True)
 
 

@@ -1,6 +1,7 @@
 """Per-epoch training checkpoints: nets, optimisers, schedules, EMA, counters and RNG state. Written atomically with
 a SHA-256 of their bytes, one generation kept back; loaded with weights_only (no code runs from a checkpoint file)."""
 
+import contextlib
 import hashlib
 import io
 import warnings
@@ -113,13 +114,14 @@ def latest(run: RunDir, job_id: str | None = None) -> dict | None:
     """The newest intact checkpoint of this job: checkpoint.pt, else (damaged, or a crash between the two renames
     left none) checkpoint.prev.pt. A damaged file is set aside as *.corrupt so the next save cannot rotate it in."""
     for path in (run.checkpoint_path, run.previous_checkpoint_path):
-        if not path.exists():
-            continue
         try:
             ckpt = read(path)
+        except FileNotFoundError:  # none yet, or another rank of this job has just set it aside
+            continue
         except Corrupt as e:
             warnings.warn(f"{e}; set aside as {path.name}.corrupt, trying an older checkpoint", stacklevel=2)
-            path.replace(path.with_name(path.name + ".corrupt"))
+            with contextlib.suppress(FileNotFoundError):  # every rank finds it damaged; the first moves it
+                path.replace(path.with_name(path.name + ".corrupt"))
             continue
         if job_id is None or ckpt.get("job_id") == job_id:
             return ckpt

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import Dataset
 
 from harness import atomic, distances, precision
-from harness.errors import EvalError
+from harness.errors import EvalError, explain_os_error
 from harness.images import to_uint8
 from harness.paths import cache_dir, inception_weights
 from harness.specs import DataSpec, EvalSpec
@@ -220,7 +220,9 @@ def _calculate(kwargs: dict) -> dict:
 def _scores(kwargs: dict) -> dict:
     try:
         raw = _metrics(kwargs)
-    except OSError as e:  # the download of the default weights fails offline
+    except OSError as e:  # the download of the default weights fails offline; a full disk is a full disk
+        if explain_os_error(e) is not None:
+            raise
         raise EvalError(
             f"cannot load the Inception weights ({e}); offline, build them (see README) "
             "and set HARNESS_INCEPTION_WEIGHTS"
@@ -231,23 +233,25 @@ def _scores(kwargs: dict) -> dict:
 
 
 def _features(input_id: int, extractor, kwargs: dict) -> dict:
-    """torch-fidelity's features of input 1 (fakes) or 2 (reals, cached). A cache hit is read here with
-    weights_only=True, where torch-fidelity would unpickle the file: a shared cache folder must not run code. A
-    cached file that is not plain tensors is deleted and the features computed afresh."""
+    """torch-fidelity's features of input 1 (fakes) or 2 (reals, cached), with the cache kept here in its file
+    layout: torch-fidelity's own lookup unpickles cache files, and a shared cache folder must not run code. Hits are
+    read with weights_only=True; a file that is not plain tensors is recomputed and replaced."""
     from torch_fidelity import utils as tfu
 
     name = tfu.get_cacheable_input_name(input_id, **kwargs)
-    if name is not None:
-        prefix = fidelity_cache() / f"{name}-{extractor.get_name()}-features-"
-        paths = {layer: Path(f"{prefix}{layer}.pt") for layer in extractor.get_requested_features_list()}
-        if all(path.exists() for path in paths.values()):
-            try:
-                return {layer: torch.load(path, map_location="cpu", weights_only=True) for layer, path in paths.items()}
-            except Exception as e:
-                log.warning(f"cached features {prefix}* are not plain tensors ({type(e).__name__}); recomputing")
-                for path in paths.values():
-                    path.unlink(missing_ok=True)
-    return tfu.extract_featuresdict_from_input_id_cached(input_id, extractor, **kwargs)
+    if name is None:
+        return tfu.extract_featuresdict_from_input_id(input_id, extractor, **kwargs)
+    prefix = fidelity_cache() / f"{name}-{extractor.get_name()}-features-"
+    paths = {layer: Path(f"{prefix}{layer}.pt") for layer in extractor.get_requested_features_list()}
+    if all(path.exists() for path in paths.values()):
+        try:
+            return {layer: torch.load(path, map_location="cpu", weights_only=True) for layer, path in paths.items()}
+        except Exception as e:
+            log.warning(f"cached features {prefix}* are not plain tensors ({type(e).__name__}); recomputing")
+    features = tfu.extract_featuresdict_from_input_id(input_id, extractor, **kwargs)
+    for layer, path in paths.items():
+        atomic.save_torch(path, features[layer])
+    return features
 
 
 def _metrics(kwargs: dict) -> dict:

@@ -113,6 +113,20 @@ def run_job(
     stop: StopRequest | None = None,
     trackers: tuple[str, ...] = (),
 ) -> str:
+    """Run one job (below); a full disk or another file-system refusal, wherever it strikes (even while recording
+    a failure or a divergence), becomes one DiskError line, recorded when the disk still takes it."""
+    try:
+        return _run_job(job, run, accelerator, data_root, progress, stop, trackers)
+    except OSError as e:
+        if (known := explain_os_error(e)) is None:
+            raise
+        if accelerator.is_main_process:
+            with contextlib.suppress(OSError):  # the disk may be too full to take even this
+                run.set_status(FAILED, error=str(known))
+        raise known from None
+
+
+def _run_job(job, run, accelerator, data_root, progress, stop, trackers) -> str:
     """Train and score one job on every rank of `accelerator`; returns its final state. The main process alone
     writes records. A stop request ends in INTERRUPTED (resumable), a blow-up in DIVERGED (final, like DONE);
     failures are recorded, then re-raised."""
@@ -153,14 +167,6 @@ def run_job(
         if main:
             run.set_status(FAILED, error=str(e))
         raise
-    except OSError as e:
-        if (known := explain_os_error(e)) is None:
-            _record_failure(run, main, e)
-            raise
-        if main:
-            with contextlib.suppress(OSError):  # the disk may be too full to take even this
-                run.set_status(FAILED, error=str(known))
-        raise known from None
     except Exception as e:
         _record_failure(run, main, e)
         raise

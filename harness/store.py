@@ -102,8 +102,13 @@ class RunDir:
         return read_jsonl(self.scores_path)
 
     def keep_metrics_through(self, epoch: int) -> None:
-        """On resume: drop records of epochs past the checkpoint, which the resumed run will write again."""
-        kept = [r for r in self.metrics() if r.get("epoch", 0) <= epoch]
+        """On resume: drop records of epochs past the checkpoint, which the resumed run will write again. What is
+        dropped is kept in metrics.dropped.jsonl (all of it, when no checkpoint was usable and training restarts)."""
+        records = self.metrics()
+        kept = [r for r in records if r.get("epoch", 0) <= epoch]
+        for record in (r for r in records if r.get("epoch", 0) > epoch):
+            append_jsonl(self.path / "metrics.dropped.jsonl", {**record, "dropped_at": time.time()})
+        # rewritten even when nothing is dropped: that also clears a line torn by the crash being recovered from
         atomic.write_bytes(self.metrics_path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept).encode())
 
     def write_final(self, record: dict[str, Any]) -> None:
@@ -142,10 +147,12 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
         line = "\n" + line  # a torn last line stays alone: it must not swallow this record
     try:
         with open(path, "a") as f:
-            f.write(line[: len(line) // 2])
-            f.flush()
-            faults.point(f"append:{path.name}")  # the crash tests kill the process here, mid-line
-            f.write(line[len(line) // 2 :])
+            if faults.armed(point := f"append:{path.name}"):  # the crash tests kill the process mid-line
+                f.write(line[: len(line) // 2])
+                f.flush()
+                faults.point(point)
+                line = line[len(line) // 2 :]
+            f.write(line)  # one write(2) with O_APPEND: lines of concurrent appenders do not interleave
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:

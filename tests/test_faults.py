@@ -34,7 +34,7 @@ def _run_job(suite: Path, results: Path, index: int, fault: str | None = None) -
 
 def _intact(run: RunDir) -> None:
     """Every file a reader can see parses; no temp file of a killed writer is left."""
-    assert not list(run.path.glob(".*.tmp")), "a killed writer's temp file was left behind"
+    assert not list(run.path.rglob(".*.tmp")), "a killed writer's temp file was left behind"
     for path in run.path.glob("*.json"):
         json.loads(path.read_text())
     lines = run.metrics_path.read_text().splitlines()

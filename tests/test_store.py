@@ -4,7 +4,7 @@ import pytest
 
 from harness import atomic
 from harness.errors import ConfigError
-from harness.store import DONE, PENDING, RunDir, iter_runs, job_dir
+from harness.store import DONE, PENDING, RunDir, iter_runs, job_dir, read_jsonl
 from tests.helpers import tiny_job
 
 
@@ -37,6 +37,10 @@ def test_keep_metrics_through_drops_epochs_past_the_checkpoint(tmp_path):
         run.append_metrics({"epoch": epoch})
     run.keep_metrics_through(2)
     assert [r["epoch"] for r in run.metrics()] == [1, 2]
+    run.keep_metrics_through(0)  # no usable checkpoint: training restarts, and nothing recorded is lost for good
+    assert run.metrics() == []
+    dropped = read_jsonl(run.path / "metrics.dropped.jsonl")
+    assert [r["epoch"] for r in dropped] == [3, 1, 2] and all("dropped_at" in r for r in dropped)
 
 
 def test_non_finite_numbers_are_refused_not_written(tmp_path):

@@ -102,7 +102,7 @@ def run_packed(suite_path: Path, jobs: list[tuple[JobSpec, RunDir]], where: Wher
     def stop() -> None:
         stopping.append(True)
         for r in running:  # Ctrl-C from a terminal reaches them anyway; USR1/TERM sent to this process do not
-            r.run.stop_path.touch()
+            r.run.stop_path.touch()  # the child that holds the job clears it when it next takes the job
 
     with on_stop_signals(stop):
         while (queue and not stopping) or running:
@@ -112,14 +112,12 @@ def run_packed(suite_path: Path, jobs: list[tuple[JobSpec, RunDir]], where: Wher
             time.sleep(0.2)
             for r in [r for r in running if r.process.poll() is not None]:
                 running.remove(r)
-                r.run.stop_path.unlink(missing_ok=True)
                 on_end(r.job, r.run, r.process.returncode)
     return [job for job, _ in queue]
 
 
 def _start(suite_path: Path, job: JobSpec, run: RunDir, where: Where) -> Running:
-    run.path.mkdir(parents=True, exist_ok=True)
-    run.stop_path.unlink(missing_ok=True)
+    run.path.mkdir(parents=True, exist_ok=True)  # the child clears a stale STOP once it holds the job
     log = open(run.log_path, "ab")  # noqa: SIM115 - the child holds it; closed here once the child has it
     try:
         env = {**os.environ, "OMP_NUM_THREADS": str(where.threads)} if where.threads else None

@@ -155,3 +155,15 @@ def test_a_diverging_job_stops_early_as_diverged_and_the_suite_goes_on(tmp_path)
     summary = (results / "blowup" / "summary.md").read_text()
     assert "## Diverged" in summary and f"`{runs['dcgan'].path.name}`: diverged in epoch 1 at step 1" in summary
     assert "diverged in epoch 1 at step 1: g_loss" in (results / "blowup" / "report.html").read_text()
+
+
+def test_a_job_diverging_on_two_ranks_stops_on_both_without_a_hang(tmp_path):
+    """Ranks agree on the step to stop at (an all-reduce of the flag), so neither waits forever for the other."""
+    defaults = {"processes": 2, "lr_d": 1.0e6, "lr_g": 1.0e6}
+    suite = tiny_suite(tmp_path / "ddp.yaml", name="ddpblowup", epochs=2, defaults=defaults)
+    results = tmp_path / "results"
+    ran = harness("run", str(suite), "--results", str(results), "--device", "cpu", timeout=240)
+    assert ran.returncode == 0 and "1 diverged" in ran.stdout, ran.stderr[-3000:]
+    [run] = _runs(results)
+    status = run.status()
+    assert status["state"] == "diverged" and status["epoch"] == 1 and "beyond ±1e+06" in status["reason"]
