@@ -17,7 +17,7 @@ SHOWN = {"arch", "label", "source", "classes", "resolution", "epochs", "seed"}
 JOB_COLUMNS = [
     "suite", "job_id", "arch", "variant", "config", "dataset", "classes", "resolution", "epochs", "seed", "state",
     "fid", "kid", "kid_std", "is", "is_std", "train_seconds", "images_per_s",
-    "protocol", "n_samples", "reference", "extractor", "error",
+    "protocol", "n_samples", "reference", "extractor", "generator", "error",
 ]  # fmt: skip
 SCORES = ["fid", "kid", "kid_std", "is", "is_std", "precision", "recall"]
 
@@ -70,6 +70,7 @@ def _job_row(run) -> dict:
         "n_samples": proto.get("n_samples"),
         "reference": f"{ref['split']} n={ref['n']}" if ref else None,
         "extractor": proto.get("extractor"),
+        "generator": proto.get("generator"),  # the EMA copy or G itself
         "error": status.get("error"),
     }
 

@@ -13,7 +13,7 @@ SUMMARY_COLUMNS = ["arch", "variant", "dataset", "classes", "resolution", "epoch
                    "protocol", "fid", "kid", "is", "train_seconds", "images_per_s", "job_id"]  # fmt: skip
 # `config` (the spec without its seed) and the protocol columns are part of the key: only seeds are averaged.
 GROUP = ["arch", "variant", "dataset", "classes", "resolution", "epochs", "protocol", "n_samples", "reference",
-         "extractor", "config"]  # fmt: skip
+         "extractor", "generator", "config"]  # fmt: skip
 
 
 def by_config(jobs: pd.DataFrame) -> pd.DataFrame:
