@@ -27,15 +27,18 @@ def summarise(
     for metric in metrics:
         if metric not in METRICS:
             raise ConfigError(f"--metric {metric!r}; valid: {', '.join(METRICS)}")
-    done = jobs[(jobs.state == "done") & jobs.protocol.notna()]
     for name, accepted in (where or {}).items():
-        done = done[done[name].astype(str).isin(accepted)]
+        jobs = jobs[jobs[name].astype(str).isin(accepted)]
+    done = jobs[(jobs.state == "done") & jobs.protocol.notna()]
+    # Seeds that diverged have no scores: the mean is over the others, and the table says how many are missing.
+    diverged = jobs[jobs.state == "diverged"].groupby(list(rows), dropna=False).size().rename("diverged")
     tables = {}
     for protocol, group in done.groupby("protocol", sort=True):
         stats = group.groupby(list(rows), dropna=False, sort=True).agg(
             seeds=("seed", "count"), **{f"{m}_{s}": (m, s) for m in metrics for s in ("mean", "std")}
         )
-        table = stats.reset_index()
+        table = stats.join(diverged, how="left").reset_index()
+        table["diverged"] = table.diverged.fillna(0).astype(int)
         table.attrs.update(rows=list(rows), metrics=list(metrics))
         tables[protocol] = table
     return tables
@@ -68,7 +71,8 @@ def label_columns(table: pd.DataFrame) -> dict[str, list[str]]:
             labels["res"] = table.resolution.map(lambda r: f"{r}px")
         elif key != "variant" or rows != ROWS or table.variant.nunique(dropna=False) > 1:
             labels[key] = table[key].fillna("")
-    labels["seeds"] = table.seeds
+    diverged = table.diverged if "diverged" in table else [0] * len(table)
+    labels["seeds"] = [f"{n} (+{d} diverged)" if d else str(n) for n, d in zip(table.seeds, diverged, strict=True)]
     return {k: [str(v) for v in values] for k, values in labels.items()}
 
 

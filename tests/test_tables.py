@@ -28,6 +28,16 @@ def test_one_table_per_protocol_with_mean_and_std_over_seeds():
     assert t["fid64-train"].fid_mean.tolist() == [99.0]
 
 
+def test_seeds_that_diverged_are_counted_beside_the_seeds_averaged():
+    frame = jobs()
+    diverged = frame.iloc[[0]].assign(seed=2, fid=float("nan"), kid=float("nan"), protocol=None, state="diverged")
+    table = tables.headline(pd.concat([frame, diverged], ignore_index=True))["fid10k-train"]
+    t = table.set_index("arch")
+    assert t.loc["dcgan", "seeds"] == 2 and t.loc["dcgan", "diverged"] == 1 and t.loc["wgan-gp", "diverged"] == 0
+    text = tables.markdown(table, "p")
+    assert "| dcgan | cifar10 | 32px | 2 (+1 diverged) | 41.00 ± 1.41 |" in text
+
+
 def test_markdown_bolds_the_best_of_each_column_and_names_the_protocol():
     text = tables.markdown(tables.headline(jobs())["fid10k-train"], "fid10k-train")
     assert "Protocol `fid10k-train`" in text
