@@ -70,7 +70,11 @@ def test_killed_at_each_point_the_job_resumes_and_ends_as_if_never_killed(tmp_pa
     straight = tmp_path / "straight"
     assert _run_job(suite, straight, 0).returncode == 0
     [reference] = iter_runs(straight)
-    assert _without_timing(records) == _without_timing(reference.metrics())  # bit-identical losses and FID
+    # Equal to float rounding: separate CPU processes have once, in CI, differed by 2e-7 relative from their first
+    # step (a multithreaded kernel's reduction order, not a resume: the killed run's epoch 1 was its own). A resume
+    # within one process is bit-identical (tests/test_trainer.py).
+    expected = [{k: pytest.approx(v, rel=1e-5) for k, v in r.items()} for r in _without_timing(reference.metrics())]
+    assert _without_timing(records) == expected
 
 
 def test_a_kill_at_a_random_moment_loses_nothing(tmp_path, suite):
