@@ -17,12 +17,8 @@ def armed(name: str) -> bool:
 def point(name: str) -> None:
     """Die here if HARNESS_FAULT names this point and this is the n-th pass. Points: `step` (after a training
     step), `eval` (scores computed, not yet recorded), `write:<file>` (half the bytes written), `append:<file>`."""
-    fault = os.environ.get("HARNESS_FAULT")
-    if not fault:
-        return
-    where, _, nth = fault.rpartition(":")
-    if where != name:
+    if not armed(name):
         return
     _passed[name] += 1
-    if _passed[name] == int(nth):
+    if _passed[name] == int(os.environ["HARNESS_FAULT"].rpartition(":")[2]):
         os.kill(os.getpid(), signal.SIGKILL)

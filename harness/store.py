@@ -1,6 +1,7 @@
 """The results layout: results/<suite>/<job_id>/ holds spec.json, status.json, metrics.jsonl, final.json,
 samples/ and checkpoint.pt (with checkpoint.prev.pt, the one before). Every file is written atomically;
-metrics.jsonl is append-only. One process at a time holds a job (RunDir.claim)."""
+metrics.jsonl is appended to, and a resume moves records past its checkpoint to metrics.dropped.jsonl. One process
+at a time holds a job (RunDir.claim)."""
 
 import contextlib
 import errno
