@@ -11,7 +11,8 @@ from harness.data import load_dataset
 from harness.models import ARCHS
 from harness.objectives import OBJECTIVES
 from harness.specs import DataSpec, JobSpec, ModelSpec, TrainSpec
-from harness.trainer import Step, prepare
+from harness.step import Step
+from harness.trainer import prepare
 
 BATCH = 32
 

@@ -12,7 +12,7 @@ from torch import nn
 from harness.registry import Registry
 from harness.specs import TrainSpec
 
-Stats = dict[str, float]
+Stats = dict[str, torch.Tensor]  # detached scalars: read once per step, or after a CUDA graph replay
 Labels = torch.Tensor | None
 Augment = Callable[[torch.Tensor], torch.Tensor]
 
@@ -40,7 +40,7 @@ OBJECTIVES: Registry[type[Objective]] = Registry("objective")
 
 def _probabilities(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> Stats:
     # D(x) and D(G(z)) as probabilities: the two numbers pytorch/examples prints to watch a GAN train.
-    return {"d_real": torch.sigmoid(real_logits).mean().item(), "d_fake": torch.sigmoid(fake_logits).mean().item()}
+    return {"d_real": torch.sigmoid(real_logits).mean().detach(), "d_fake": torch.sigmoid(fake_logits).mean().detach()}
 
 
 def bce_d(real_logits: torch.Tensor, fake_logits: torch.Tensor, label_smoothing: float) -> tuple[torch.Tensor, Stats]:
@@ -87,7 +87,7 @@ class Wasserstein(Objective):
 
     def d_loss(self, D, real, fake, y_real, y_fake):
         real_score, fake_score = self.logits(D, real, y_real).mean(), self.logits(D, fake, y_fake).mean()
-        return fake_score - real_score, {"wasserstein": (real_score - fake_score).item()}
+        return fake_score - real_score, {"wasserstein": (real_score - fake_score).detach()}
 
     def g_loss(self, D, fake, y_fake, real):
         return -self.logits(D, fake, y_fake).mean(), {}
@@ -114,7 +114,7 @@ class WassersteinGP(Wasserstein):
     def d_loss(self, D, real, fake, y_real, y_fake):
         loss, stats = super().d_loss(D, real, fake, y_real, y_fake)
         penalty = gradient_penalty(D, real, fake.detach(), y_real, self.augment)
-        return loss + self.train.gp_weight * penalty, {**stats, "gradient_penalty": penalty.item()}
+        return loss + self.train.gp_weight * penalty, {**stats, "gradient_penalty": penalty.detach()}
 
     def after_d_step(self, D):
         pass

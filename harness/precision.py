@@ -25,7 +25,9 @@ def flags(precision: str):
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-def autocast(precision: str, device: torch.device):
+def autocast(precision: str, device: torch.device, cache: bool = True):
+    """bf16 autocast (or nothing). `cache=False` inside a CUDA graph capture, as PyTorch requires: the weight casts
+    must be part of the captured work, not tensors cached from the capture."""
     if precision != "bf16":
         return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+    return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=cache)

@@ -52,6 +52,7 @@ class TrainSpec:
     clip_value: float = 0.01  # critic weight clipping (wasserstein)
     processes: int = 1  # DDP ranks training this one job; batch_size is the global batch, split across them
     precision: str = "tf32"  # fp32 | tf32 | bf16 (harness/precision.py)
+    cuda_graph: bool = True  # on a GPU, replay the step as a CUDA graph (harness/graphs.py); no effect on a CPU
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,13 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
 
-from harness import batching, checkpoint, distributed, faults, precision, recipes, samples
+from harness import batching, checkpoint, distributed, faults, graphs, precision, recipes, samples
 from harness.augment import AUGMENTS
 from harness.batching import EpochShuffle
 from harness.checkpoint import TrainState
@@ -20,6 +19,7 @@ from harness.distributed import StopRequest
 from harness.models import ARCHS
 from harness.objectives import OBJECTIVES
 from harness.specs import JobSpec
+from harness.step import Step
 from harness.store import RunDir
 
 Scorer = Callable[[torch.nn.Module, int], dict[str, Any]]  # (G to score, epoch) -> scores
@@ -128,7 +128,7 @@ def _train(job, run, accelerator, data, scorer, progress, stop) -> int:
     augment = AUGMENTS.get(t.augment)
     objective = OBJECTIVES.get(ARCHS.get(job.model.arch).objective)(t, augment.d_input)
     s, loader, sampler = prepare(job, data, accelerator)
-    train_step = Step(s, objective, augment, accelerator, z_dim, num_classes, t.precision)
+    train_step = graphs.for_job(Step(s, objective, augment, accelerator, z_dim, num_classes, t.precision), t.cuda_graph)
     at = checkpoint.load(run, job.job_id, s, accelerator.unwrap_model)
     if at.rng:
         checkpoint.set_rng_state(at.rng[accelerator.process_index])
@@ -171,6 +171,7 @@ def _train(job, run, accelerator, data, scorer, progress, stop) -> int:
         }
         record |= {k: v / counts[k] for k, v in sums.items()}
         record |= {"lr_g": s.opt_g.param_groups[0]["lr"], "lr_d": s.opt_d.param_groups[0]["lr"]}  # this epoch's
+        record["cuda_graph"] = int(getattr(train_step, "mode", "eager") == "graph")  # how the epoch was stepped
         s.sched_g.step()
         s.sched_d.step()
         distributed.sync_buffers(accelerator, s)  # batch-norm statistics: rank 0's, as checkpointed and scored
@@ -198,52 +199,3 @@ def save(run: RunDir, job: JobSpec, accelerator: Accelerator, s: TrainState, at:
     if accelerator.is_main_process:
         checkpoint.save(run, job.job_id, at, s, accelerator.unwrap_model)
     accelerator.wait_for_everyone()
-
-
-@dataclass
-class Step:
-    """One training step of a job, bound to its nets, objective, augmentation and precision."""
-
-    s: TrainState
-    objective: Any
-    augment: Any
-    accelerator: Accelerator
-    z_dim: int
-    num_classes: int
-    precision: str = precision.DEFAULT
-
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor, update_g: bool) -> dict[str, float]:
-        """One D step on a batch of uint8 reals, then (when update_g) one G step; the losses and D outputs."""
-        s, accelerator, device = self.s, self.accelerator, self.accelerator.device
-        autocast = precision.autocast(self.precision, device)
-        real = images.float() / 127.5 - 1  # uint8 -> [-1, 1], the range of G's tanh
-        if self.augment.real:
-            real = self.augment.real(real)
-        y_fake = torch.randint(self.num_classes, (real.size(0),), device=device)  # unconditional nets ignore it
-        with torch.set_grad_enabled(update_g), autocast:
-            fake = s.G(torch.randn(real.size(0), self.z_dim, device=device), y_fake)
-        with autocast:
-            d_loss, stats = self.objective.d_loss(s.D, real, fake.detach(), labels, y_fake)
-        stats = {"d_loss": step_d(self.objective, s, accelerator, d_loss), **stats}
-        if update_g:
-            with autocast:
-                g_loss, g_stats = self.objective.g_loss(s.D, fake, y_fake, real)
-            stats |= {"g_loss": step_g(s, accelerator, g_loss), **g_stats}
-        return {k: float(v) for k, v in stats.items()}
-
-
-def step_d(objective, s: TrainState, accelerator: Accelerator, loss: torch.Tensor) -> float:
-    s.opt_d.zero_grad(set_to_none=True)
-    accelerator.backward(loss)
-    s.opt_d.step()
-    objective.after_d_step(s.D)
-    return loss.item()
-
-
-def step_g(s: TrainState, accelerator: Accelerator, loss: torch.Tensor) -> float:
-    s.opt_g.zero_grad(set_to_none=True)
-    accelerator.backward(loss)
-    s.opt_g.step()
-    if s.ema is not None:
-        s.ema.update_parameters(accelerator.unwrap_model(s.G))
-    return loss.item()

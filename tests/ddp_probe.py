@@ -14,7 +14,8 @@ from harness.data import load_dataset
 from harness.distributed import make_accelerator
 from harness.models import ARCHS
 from harness.objectives import OBJECTIVES
-from harness.trainer import Step, prepare
+from harness.step import Step
+from harness.trainer import prepare
 from tests.helpers import tiny_job
 
 

@@ -36,6 +36,7 @@ CHANGES = [
     ("train", "clip_value", 0.02),
     ("train", "processes", 2),
     ("train", "precision", "bf16"),
+    ("train", "cuda_graph", False),
     ("data", "source", "imagefolder"),
     ("data", "label", "cifar10"),
     ("data", "resolution", 64),
