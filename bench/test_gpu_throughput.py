@@ -9,4 +9,4 @@ def test_cpu_path_prints_a_table_with_ratios(tmp_path):
     gpu_throughput.main([*argv, "--pack", "1", "2", "--start-delay", "10", "--fid-samples", "0", "--out", str(out)])
     text = out.read_text()
     assert "| 32 | naive (examples) | PyTorch default | 1 |" in text and "| 32 | harness step | fp32 | 1 |" in text
-    assert "| 32 | harness, packed | fp32 | 2 |" in text
+    assert "| 32 | harness step, packed | fp32 | 2 |" in text
