@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from harness.specs import DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec
+from harness.store import DONE, FAILED, job_dir
 
 
 def tiny_job(epochs: int = 2, seed: int = 0, n_images: int = 64, metrics: tuple[str, ...] = (), **eval_kw) -> JobSpec:
@@ -53,3 +54,27 @@ def tiny_suite(
     }
     path.write_text(yaml.safe_dump(suite))
     return path
+
+
+def protocol(n_samples: int) -> dict:
+    """The protocol record a training-time score carries (harness/protocols.py describe())."""
+    reference = {"dataset": "synthetic", "classes": [], "split": "train", "resolution": 32, "n": 64}
+    name = {64: "fid64-train"}.get(n_samples, "custom-1")
+    return {"name": name, "reference": reference, "n_samples": n_samples, "extractor": "inception-v3-compat:abc"}
+
+
+def fake_run(root, seed, fid, n_samples=64, state=DONE, suite="s") -> JobSpec:
+    """The records a finished (or failed) tiny job leaves in root/suite/<job_id>, without training it."""
+    job = tiny_job(seed=seed, metrics=("fid", "kid"), n_samples=n_samples, kid_subset_size=8)
+    run = job_dir(root, suite, job.job_id)
+    run.write_spec(job)
+    for epoch in (1, 2):
+        run.append_metrics({"epoch": epoch, "d_loss": 1.0, "g_loss": 2.0, "seconds": 1.0, "images_per_s": 64.0,
+                            "fid": fid + 10 * (2 - epoch), "kid": 0.1})  # fmt: skip
+    if state == DONE:
+        run.write_final({"fid": fid, "kid": 0.1, "train_seconds": 2.0, "images_per_s": 64.0,
+                         "protocol": protocol(n_samples)})  # fmt: skip
+        run.set_status(DONE)
+    else:
+        run.set_status(FAILED, error="boom: out of memory")
+    return job

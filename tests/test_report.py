@@ -7,29 +7,7 @@ from harness.aggregate import epochs_frame, jobs_frame
 from harness.errors import DataError
 from harness.report import by_config, write_report
 from harness.store import DONE, FAILED, job_dir
-from tests.helpers import tiny_job
-
-
-def _protocol(n_samples: int) -> dict:
-    reference = {"dataset": "synthetic", "classes": [], "split": "train", "resolution": 32, "n": 64}
-    name = {64: "fid64-train"}.get(n_samples, "custom-1")
-    return {"name": name, "reference": reference, "n_samples": n_samples, "extractor": "inception-v3-compat:abc"}
-
-
-def fake_run(root, seed, fid, n_samples=64, state=DONE, suite="s"):
-    job = tiny_job(seed=seed, metrics=("fid", "kid"), n_samples=n_samples, kid_subset_size=8)
-    run = job_dir(root, suite, job.job_id)
-    run.write_spec(job)
-    for epoch in (1, 2):
-        run.append_metrics({"epoch": epoch, "d_loss": 1.0, "g_loss": 2.0, "seconds": 1.0, "images_per_s": 64.0,
-                            "fid": fid + 10 * (2 - epoch), "kid": 0.1})  # fmt: skip
-    if state == DONE:
-        run.write_final({"fid": fid, "kid": 0.1, "train_seconds": 2.0, "images_per_s": 64.0,
-                         "protocol": _protocol(n_samples)})  # fmt: skip
-        run.set_status(DONE)
-    else:
-        run.set_status(FAILED, error="boom: out of memory")
-    return job
+from tests.helpers import fake_run, protocol, tiny_job
 
 
 def test_jobs_frame_has_one_row_per_run_with_spec_and_scores(tmp_path):
@@ -95,7 +73,7 @@ def test_rescores_are_kept_apart_from_training_scores_and_labelled_by_protocol(t
 
     job = fake_run(tmp_path, 0, 100.0)
     run = job_dir(tmp_path, "s", job.job_id)
-    run.append_scores({"epoch": 2, "fid": 80.0, "kid": 0.05, "protocol": {**_protocol(64), "name": "fid64-test",
+    run.append_scores({"epoch": 2, "fid": 80.0, "kid": 0.05, "protocol": {**protocol(64), "name": "fid64-test",
                        "reference": {"split": "test", "n": 64}}})  # fmt: skip
     scores = scores_frame(tmp_path).set_index("protocol")
     assert scores.loc["fid64-train", "fid"] == 100.0 and scores.loc["fid64-train", "source"] == "train"
@@ -129,7 +107,7 @@ def test_runs_that_differ_in_more_than_seed_are_not_averaged():
 def test_a_protocol_name_that_would_pick_a_path_outside_the_report_is_refused(tmp_path):
     job = fake_run(tmp_path, 0, 50.0)
     run = job_dir(tmp_path, "s", job.job_id)
-    run.write_final({**run.final(), "protocol": {**_protocol(64), "name": "../../escaped"}})  # edited by hand
+    run.write_final({**run.final(), "protocol": {**protocol(64), "name": "../../escaped"}})  # edited by hand
     with pytest.raises(DataError, match="not a plain name"):
         write_report(tmp_path / "s")
     assert not list(tmp_path.parent.glob("*escaped*"))
