@@ -135,6 +135,7 @@ def make_step(device: torch.device, resolution: int, batch: int, n_batches: int,
                 step(*next(it), True)
         sync(device)
 
+    run.fallback = lambda: getattr(step, "fallback", "") if graph else ""  # a graph row that trained eagerly says so
     return run
 
 
@@ -142,6 +143,8 @@ def harness_step(device, resolution: int, batch: int, steps: int, warmup: int, p
     """images/s of the harness step on resident uint8 data."""
     run = make_step(device, resolution, batch, steps + warmup, prec, graph)
     run(warmup)
+    if reason := run.fallback():
+        print(f"CUDA graph row fell back to eager: {reason}", file=sys.stderr)
     t0 = time.perf_counter()
     run(steps)
     return steps * batch / (time.perf_counter() - t0)
