@@ -264,8 +264,9 @@ def parse(argv=None):
 
 def main(argv=None) -> None:
     args = parse(argv)
-    if torch.device(args.device).type == "cuda":
-        torch.cuda.set_device(torch.device(args.device))  # Accelerate trains on the current device
+    device = torch.device(args.device)
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # Accelerate trains on the current device
     if args.worker:
         worker(args)
         return
