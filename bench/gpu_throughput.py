@@ -249,7 +249,7 @@ def parse(argv=None):
     p.add_argument("--pack-graph", choices=["eager", "graph", "both"], default="both" if cuda else "eager")
     p.add_argument("--pack", type=int, nargs="+", default=[1, 2, 4, 8] if cuda else [1, 2])
     p.add_argument("--fid-samples", type=int, default=50_000 if cuda else 0)
-    p.add_argument("--start-delay", type=float, default=20.0, help="seconds packed workers get to build models")
+    p.add_argument("--start-delay", type=float, default=30.0, help="seconds packed workers get to build models")
     p.add_argument("--skip-training", action="store_true", help="time only the FID evaluation")
     p.add_argument("--out", type=Path, default=None, help="Markdown file to write the table to")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
