@@ -118,6 +118,7 @@ def make_step(device: torch.device, resolution: int, batch: int, n_batches: int,
     data = images(resolution, min(N_IMAGES, batch * (n_batches + 1)))
     s, batches, _ = prepare(spec, data, accelerator, resident=True)
     objective = OBJECTIVES.get("bce")(spec.train, AUGMENTS.get("none").d_input)
+    graphs.settle_optimizers(s, accelerator.device)
     step = graphs.for_job(Step(s, objective, AUGMENTS.get("none"), accelerator, spec.model.z_dim, 1, prec), graph)
     epoch = [0]
 
@@ -258,7 +259,8 @@ def parse(argv=None):
     p.add_argument("--graph", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     graph = {"eager": [False], "graph": [True], "both": [False, True]}[args.pack_graph]
-    args.packed = [(args.precisions[-1] if not g else (args.graph_precisions or ["tf32"])[0], g) for g in graph]
+    prec = (args.graph_precisions or args.precisions)[0]  # eager and graph packed rows at one precision
+    args.packed = [(prec, g) for g in graph]
     return args
 
 

@@ -3,14 +3,16 @@ where a 32 px GAN's GPU time goes (the nets are too small to keep an H100 busy b
 
 The graph replays exactly the kernels of the eager step (step.Step.tensors) on fixed buffers: the batch is copied
 into a static input, G's noise and fake labels are drawn inside the graph (PyTorch advances the generator's offset at
-each replay, so every step gets fresh noise), Adam/RMSprop run with `capturable=True` so their step counters live on
-the GPU. One graph per kind of step (D only, D then G: n_critic > 1 needs both), captured on first use and again
-when a learning-rate schedule changes the rate (a capturable optimiser bakes a float rate into the graph).
-Capturing needs a few eager warm-up steps (lazy optimiser state, cuDNN/cuBLAS handles); every tensor they change is
-put back afterwards, so a graph-captured job trains on exactly the steps an eager one does.
+each replay, so every step gets fresh noise), and Adam/RMSprop run with `capturable=True`, their step counters on
+the GPU (on a GPU every job's optimisers are capturable, graph or not: see settle_optimizers). One graph per kind of
+step (D only, D then G: n_critic > 1 needs both), captured on first use and again when a learning-rate schedule
+changes the rate (a capturable optimiser bakes a float rate into the graph). Capturing needs a few eager warm-up
+steps (lazy optimiser state, cuDNN/cuBLAS handles); every tensor they change is put back afterwards, so a
+graph-captured job trains on exactly the steps an eager one does.
 
 Where a step cannot be captured (no CUDA device, several DDP ranks, or the capture itself fails) the job trains
-eagerly and the reason is logged: graphs change speed, never what is computed."""
+eagerly and the reason is logged. Graphs change speed, not the computation: on a GPU the same kernels run, up to the
+rounding of kernels whose reduction order varies between streams (tests/test_graphs.py: 1e-4 after 6 steps)."""
 
 import logging
 
@@ -52,8 +54,6 @@ class GraphStep:
         self.images = self.labels = None  # static inputs, allocated at the first batch
         self.rates: tuple[float, ...] = ()  # learning rates the graphs were captured with
         self.fallback = ""  # why this job went back to eager steps
-        for opt in self.optimizers():
-            make_capturable(opt, step.accelerator.device)
 
     @property
     def mode(self) -> str:
@@ -92,6 +92,7 @@ class GraphStep:
 
     def capture(self, update_g: bool) -> tuple[torch.cuda.CUDAGraph, torch.Tensor]:
         step = self.step
+        settle_optimizers(step.s, step.accelerator.device)  # a checkpoint loaded since may have reset the flags
         with restored(lambda: state_tensors(step.s)), torch.random.fork_rng(devices=[step.accelerator.device]):
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
@@ -136,20 +137,30 @@ class restored:
             self.saved = {id(t): (t, t.detach().clone()) for t in self.tensors()}
 
     def __exit__(self, *exc):
+        tensors = self.tensors()
+        if {id(t) for t in tensors} < self.saved.keys():  # replaced, not mutated: a graph would hold stale memory
+            self.saved = {}
+            raise RuntimeError("a warm-up step replaced a state tensor instead of updating it in place")
         with torch.no_grad():
-            for t in self.tensors():
+            for t in tensors:
                 if id(t) in self.saved:
                     t.copy_(self.saved[id(t)][1])
                 else:
-                    t.zero_()
+                    t.zero_()  # lazily made optimiser state: Adam's and RMSprop's start at zero
         self.saved = {}
         return False
 
 
-def make_capturable(opt: torch.optim.Optimizer, device: torch.device) -> None:
-    """Adam and RMSprop keep their step counts on the host unless capturable; a graph needs them on the device."""
-    for group in opt.param_groups:
-        group["capturable"] = True
-    for state in opt.state.values():
-        if torch.is_tensor(state.get("step")):
-            state["step"] = state["step"].to(device=device, dtype=torch.float32)
+def settle_optimizers(s: TrainState, device: torch.device) -> None:
+    """On a GPU every job's Adam/RMSprop is capturable, step counts on the device, graph-captured or not: capturable
+    optimisers round their bias corrections differently, and a graph must compute what an eager step does. On a CPU
+    they are not (capturable needs an accelerator). Called after a checkpoint is loaded, since loading restores the
+    flags it was saved with (a checkpoint from a GPU job resumed on a CPU, or the other way round)."""
+    capturable = device.type == "cuda"
+    for opt in (s.opt_d, s.opt_g):
+        for group in opt.param_groups:
+            group["capturable"] = capturable
+        for state in opt.state.values():
+            if torch.is_tensor(state.get("step")):
+                where = device if capturable else torch.device("cpu")
+                state["step"] = state["step"].to(device=where, dtype=torch.float32)

@@ -130,6 +130,7 @@ def _train(job, run, accelerator, data, scorer, progress, stop) -> int:
     s, loader, sampler = prepare(job, data, accelerator)
     train_step = graphs.for_job(Step(s, objective, augment, accelerator, z_dim, num_classes, t.precision), t.cuda_graph)
     at = checkpoint.load(run, job.job_id, s, accelerator.unwrap_model)
+    graphs.settle_optimizers(s, accelerator.device)
     if at.rng:
         checkpoint.set_rng_state(at.rng[accelerator.process_index])
     if main:

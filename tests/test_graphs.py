@@ -56,8 +56,7 @@ def make(job: JobSpec, device: str):
 def train(job: JobSpec, graph: bool, steps: int = 6):
     """`steps` steps (and a learning-rate change half-way, as an epoch boundary makes); the state after, and stats."""
     s, batches, step = make(job, "cuda")
-    for opt in (s.opt_g, s.opt_d):  # the eager run too: capturable Adam rounds its bias corrections differently
-        graphs.make_capturable(opt, step.accelerator.device)
+    graphs.settle_optimizers(s, step.accelerator.device)  # as the trainer does: capturable on a GPU, graph or not
     train_step = graphs.for_job(step, graph)
     batches.set_epoch(1)
     seen = []
@@ -80,8 +79,9 @@ def train(job: JobSpec, graph: bool, steps: int = 6):
 @cuda
 @pytest.mark.gpu
 @pytest.mark.parametrize(("arch", "train_kw"), CASES, ids=IDS)
-def test_graph_step_trains_like_the_eager_step(arch, train_kw):
-    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+def test_graph_step_trains_like_the_eager_step(arch, train_kw, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
     job = job_for(arch, **train_kw)
     eager, eager_stats = train(job, graph=False)
     captured, graph_stats = train(job, graph=True)
@@ -127,3 +127,23 @@ def test_the_warmup_leaves_no_trace():
     assert all(a is b for a, b in zip(before, after, strict=False))  # in place: a graph's addresses stay valid
     assert all(torch.equal(a, b) for a, b in zip(saved, after, strict=False))
     assert len(after) > len(before) and all(not t.any() for t in after[len(before) :])  # Adam's state: zeros
+
+
+def test_a_checkpoint_from_a_gpu_job_trains_on_after_settling_on_a_cpu():
+    """Loading an optimiser restores the capturable flag it was saved with: a GPU job's (True) on a CPU would make
+    Adam refuse its first step. settle_optimizers, which the trainer calls after every checkpoint load, puts the
+    flag and the step counters where this device needs them."""
+    s, batches, step = make(job_for("dcgan"), "cpu")
+    batches.set_epoch(1)
+    images, labels = next(iter(batches))
+    step(images, labels, True)
+    for opt in (s.opt_d, s.opt_g):
+        saved = opt.state_dict()
+        for group in saved["param_groups"]:
+            group["capturable"] = True  # as a graph-captured GPU job checkpoints it
+        opt.load_state_dict(saved)
+    with pytest.raises(AssertionError, match="capturable"):
+        step(images, labels, True)
+    graphs.settle_optimizers(s, torch.device("cpu"))
+    assert all(not g["capturable"] for opt in (s.opt_d, s.opt_g) for g in opt.param_groups)
+    assert torch.isfinite(torch.tensor(step(images, labels, True)["g_loss"]))
