@@ -100,6 +100,10 @@ def losses(epochs: pd.DataFrame, stem: Path) -> list[Path]:
     return save(fig, stem)
 
 
+def aspect(image) -> float:
+    return image.shape[1] / image.shape[0]
+
+
 def samples_montage(jobs: pd.DataFrame, root: Path, stem: Path) -> list[Path]:
     """For each configuration (its lowest seed), the last sample grid and the latent-interpolation strip side by
     side: every arch's samples on one figure."""
@@ -115,13 +119,16 @@ def samples_montage(jobs: pd.DataFrame, root: Path, stem: Path) -> list[Path]:
     if not picks:
         return []
     picks.sort(key=lambda p: p[0])
-    fig, axes = plt.subplots(len(picks), 2, figsize=(11, 3.2 * len(picks)), squeeze=False,
-                             gridspec_kw={"width_ratios": [1, 2.2]})  # fmt: skip
-    for (name, grid, strip), (ax_grid, ax_strip) in zip(picks, axes, strict=True):
-        ax_grid.imshow(mpimg.imread(grid), interpolation="nearest")
+    images = [(name, mpimg.imread(g), mpimg.imread(st) if st.exists() else None) for name, g, st in picks]
+    # Each column as wide as its widest picture at a common height, so neither leaves a gap beside it.
+    ratios = [max(aspect(g) for _, g, _ in images), max((aspect(st) for *_, st in images if st is not None), default=1)]
+    fig, axes = plt.subplots(len(picks), 2, figsize=(3.2 * sum(ratios) + 0.5, 3.2 * len(picks)), squeeze=False,
+                             gridspec_kw={"width_ratios": ratios})  # fmt: skip
+    for (name, grid, strip), (ax_grid, ax_strip) in zip(images, axes, strict=True):
+        ax_grid.imshow(grid, interpolation="nearest")
         ax_grid.set_title(name, fontsize="small", loc="left")
-        if strip.exists():
-            ax_strip.imshow(mpimg.imread(strip), interpolation="nearest")
+        if strip is not None:
+            ax_strip.imshow(strip, interpolation="nearest")
             ax_strip.set_title("latent interpolation", fontsize="small", loc="left")
         for ax in (ax_grid, ax_strip):
             ax.axis("off")
