@@ -19,7 +19,7 @@ import logging
 import torch
 
 from harness.checkpoint import TrainState
-from harness.step import Step
+from harness.step import Step, stack
 
 log = logging.getLogger("harness")
 
@@ -107,7 +107,7 @@ class GraphStep:
         try:
             with torch.cuda.graph(graph):
                 stats = step.tensors(self.images, self.labels, update_g)
-                stacked = torch.stack([v.float() for v in stats.values()])
+                stacked = stack(stats)
         finally:
             step.autocast_cache = True
         self.names[update_g] = list(stats)
@@ -138,7 +138,7 @@ class restored:
 
     def __exit__(self, *exc):
         tensors = self.tensors()
-        if {id(t) for t in tensors} < self.saved.keys():  # replaced, not mutated: a graph would hold stale memory
+        if not self.saved.keys() <= {id(t) for t in tensors}:  # replaced, not mutated: a graph would hold stale memory
             self.saved = {}
             raise RuntimeError("a warm-up step replaced a state tensor instead of updating it in place")
         with torch.no_grad():

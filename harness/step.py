@@ -23,6 +23,7 @@ class Step:
     num_classes: int
     precision: str = precision.DEFAULT
     autocast_cache: bool = True  # off while a CUDA graph is captured: cached casts would outlive the capture
+    mode = "eager"  # how it steps (graphs.GraphStep says "graph"); recorded per epoch
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, update_g: bool) -> dict[str, float]:
         """One D step on a batch of uint8 reals, then (when update_g) one G step; the losses and D outputs."""
@@ -55,10 +56,14 @@ class Step:
             self.s.ema.update_parameters(self.accelerator.unwrap_model(self.s.G))
 
 
+def stack(stats: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The step's stats as one float tensor, in the dict's order."""
+    return torch.stack([v.float() for v in stats.values()])
+
+
 def read(stats: dict[str, torch.Tensor]) -> dict[str, float]:
     """The step's stats as floats, in one device-to-host copy rather than one per stat."""
-    values = torch.stack([v.float() for v in stats.values()]).tolist()
-    return dict(zip(stats, values, strict=True))
+    return dict(zip(stats, stack(stats).tolist(), strict=True))
 
 
 def step_d(objective, s: TrainState, accelerator: Accelerator, loss: torch.Tensor) -> torch.Tensor:

@@ -172,7 +172,7 @@ def _train(job, run, accelerator, data, scorer, progress, stop) -> int:
         }
         record |= {k: v / counts[k] for k, v in sums.items()}
         record |= {"lr_g": s.opt_g.param_groups[0]["lr"], "lr_d": s.opt_d.param_groups[0]["lr"]}  # this epoch's
-        record["cuda_graph"] = int(getattr(train_step, "mode", "eager") == "graph")  # how the epoch was stepped
+        record["cuda_graph"] = int(train_step.mode == "graph")  # how the epoch was stepped
         s.sched_g.step()
         s.sched_d.step()
         distributed.sync_buffers(accelerator, s)  # batch-norm statistics: rank 0's, as checkpointed and scored

@@ -147,3 +147,14 @@ def test_a_checkpoint_from_a_gpu_job_trains_on_after_settling_on_a_cpu():
     graphs.settle_optimizers(s, torch.device("cpu"))
     assert all(not g["capturable"] for opt in (s.opt_d, s.opt_g) for g in opt.param_groups)
     assert torch.isfinite(torch.tensor(step(images, labels, True)["g_loss"]))
+
+
+def test_the_warmup_refuses_a_state_tensor_replaced_instead_of_updated():
+    """A graph keeps the addresses it captured: a replaced tensor would leave it updating memory nothing reads."""
+    kept, swapped = torch.zeros(3), torch.zeros(3)
+    current = [kept, swapped]
+    with pytest.raises(RuntimeError, match="replaced a state tensor"):
+        with graphs.restored(lambda: current):
+            current[1] = torch.ones(3)  # as if a warm-up step had rebound a buffer
+            current.append(torch.ones(2))  # and lazily made new state alongside
+    assert torch.equal(kept, torch.zeros(3))
