@@ -3,16 +3,33 @@
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import _SpectralNorm
 
 Layer = nn.Conv2d | nn.ConvTranspose2d | nn.Linear | nn.Embedding
+
+
+class SpectralNorm(_SpectralNorm):
+    """torch's spectral-norm parametrisation (torch.nn.utils.parametrizations.spectral_norm), whose power iteration
+    writes u and v with copy_ instead of `out=`: the same numbers and state-dict keys, and vmap can batch it (torch
+    has no batching rule for out= ops), so spectral-norm nets train as seed-batched lanes (harness/lanes.py)."""
+
+    @torch.no_grad()
+    def _power_method(self, weight_mat: torch.Tensor, n_power_iterations: int) -> None:
+        for _ in range(n_power_iterations):
+            self._u.copy_(F.normalize(torch.mv(weight_mat, self._v), dim=0, eps=self.eps))
+            self._v.copy_(F.normalize(torch.mv(weight_mat.H, self._u), dim=0, eps=self.eps))
 
 
 def sn(module: Layer, on: bool) -> Layer:
     """`module` with spectral normalisation (Miyato et al. 2018) when `on`: its weight divided by its top singular
     value, estimated by one power iteration per training forward pass."""
-    return spectral_norm(module) if on else module
+    if on:
+        dim = 1 if isinstance(module, nn.ConvTranspose2d) else 0  # the output dim, as torch's spectral_norm picks
+        parametrize.register_parametrization(module, "weight", SpectralNorm(module.weight, 1, dim, 1e-12))
+    return module
 
 
 def sn_all(net: nn.Module, on: bool) -> nn.Module:
