@@ -82,6 +82,14 @@ def run(
         typer.Option("--jobs-per-gpu", help="Run K single-process jobs at once on the device, each its own process."),
     ] = 1,
     threads: ThreadsOpt = None,
+    seed_batch: Annotated[
+        bool,
+        typer.Option(
+            "--seed-batch",
+            help="Train the jobs that differ only in their seed as lanes of one batched model (one process); "
+            "each keeps its own run directory and results.",
+        ),
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would run, train nothing.")] = False,
 ) -> None:
     """Train and score every job of a suite that is not done yet (interrupted jobs resume)."""
@@ -96,7 +104,9 @@ def run(
         return
     if jobs_per_gpu < 1:
         raise ConfigError("--jobs-per-gpu must be ≥ 1")
-    outcome = run_suite(suite, jobs, _where(results, data_root, device, threads), jobs_per_gpu)
+    if seed_batch and jobs_per_gpu > 1:
+        raise ConfigError("--seed-batch trains in this process; it does not combine with --jobs-per-gpu")
+    outcome = run_suite(suite, jobs, _where(results, data_root, device, threads), jobs_per_gpu, seed_batch)
     out.print(
         f"{suite.name}: {len(outcome.done)} done, {len(outcome.skipped)} skipped (already finished), "
         f"{len(outcome.failed)} failed"

@@ -15,6 +15,7 @@ from harness import __version__, checkpoint, samples, scoring, tracking
 from harness.data import ImageSet, load_dataset, sharpen
 from harness.distributed import StopRequest
 from harness.errors import ConfigError, HarnessError, explain_os_error
+from harness.lanes import Unbatchable, train_lanes
 from harness.models import ARCHS
 from harness.specs import JobSpec
 from harness.store import DIVERGED, DONE, FAILED, FINISHED, INTERRUPTED, RUNNING, RunDir
@@ -99,8 +100,37 @@ def final_samples(job: JobSpec, run: RunDir, num_classes: int) -> None:
         samples.save_grid(run.samples_dir / "classes.png", samples.per_class(G, z_dim, num_classes, seed, "cpu"))
 
 
-def _record_failure(run: RunDir, main: bool, e: Exception) -> None:
-    if main:
+def _started(job: JobSpec, run: RunDir, processes: int, **extra) -> None:
+    run.write_spec(job)
+    run.set_status(RUNNING, started=time.time(), processes=processes, **extra)
+
+
+def _finished(job, run: RunDir, data: ImageSet, proto, accelerator: Accelerator, resumed_from: int, **extra) -> None:
+    """The end of a trained job: final samples, final.json, status done."""
+    final_samples(job, run, len(data.class_names))
+    final = summarise(job, run, proto, str(accelerator.device))
+    run.write_final({**final, "processes": accelerator.num_processes, "resumed_from_epoch": resumed_from, **extra})
+    run.set_status(DONE, finished=time.time())
+
+
+def _ended_early(job: JobSpec, run: RunDir, e: Diverged | Interrupted) -> None:
+    """A divergence is a result (final.json says where); an interruption leaves the job to resume."""
+    if isinstance(e, Interrupted):
+        run.set_status(INTERRUPTED, epoch=e.epoch, batch=e.batch, error=str(e))
+        return
+    where = {"epoch": e.epoch, "step": e.step, "reason": e.reason}
+    run.write_final({"job_id": job.job_id, "seed": job.train.seed, "diverged": where, "env": environment()})
+    run.set_status(DIVERGED, error=str(e), **where)
+
+
+def _failed(run: RunDir, e: BaseException) -> None:
+    """Recorded before the error goes on up: a harness error as its one line, anything else with its traceback;
+    Ctrl-C leaves the job to resume."""
+    if isinstance(e, KeyboardInterrupt):
+        run.set_status(INTERRUPTED, error="interrupted; run again to resume from the last checkpoint")
+    elif isinstance(e, HarnessError):
+        run.set_status(FAILED, error=str(e))
+    elif isinstance(e, Exception):
         run.set_status(FAILED, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
 
 
@@ -115,12 +145,18 @@ def run_job(
 ) -> str:
     """Run one job (below); a full disk or another file-system refusal, wherever it strikes (even while recording
     a failure or a divergence), becomes one DiskError line, recorded when the disk still takes it."""
-    try:
+    with _disk_errors([run] if accelerator.is_main_process else []):
         return _run_job(job, run, accelerator, data_root, progress, stop, trackers)
+
+
+@contextlib.contextmanager
+def _disk_errors(runs: list[RunDir]):
+    try:
+        yield
     except OSError as e:
         if (known := explain_os_error(e)) is None:
             raise
-        if accelerator.is_main_process:
+        for run in runs:
             with contextlib.suppress(OSError):  # the disk may be too full to take even this
                 run.set_status(FAILED, error=str(known))
         raise known from None
@@ -134,8 +170,7 @@ def _run_job(job, run, accelerator, data_root, progress, stop, trackers) -> str:
         return "skipped"
     main = accelerator.is_main_process
     if main:
-        run.write_spec(job)
-        run.set_status(RUNNING, started=time.time(), processes=accelerator.num_processes)
+        _started(job, run, accelerator.num_processes)
     try:
         data = load_dataset(job.data, data_root)
         check_batch(job, data)
@@ -145,35 +180,54 @@ def _run_job(job, run, accelerator, data_root, progress, stop, trackers) -> str:
             progress = tracking.Tracked(progress or NoProgress(), tracked, run)
         resumed_from = train(job, run, accelerator, sharpen(data, job.data.sharpen), scorer, progress, stop)
         if main:
-            final_samples(job, run, len(data.class_names))
-            final = summarise(job, run, proto, str(accelerator.device))
-            run.write_final({**final, "processes": accelerator.num_processes, "resumed_from_epoch": resumed_from})
-            run.set_status(DONE, finished=time.time())
+            _finished(job, run, data, proto, accelerator, resumed_from)
         accelerator.wait_for_everyone()  # no rank exits (which ends the others) before rank 0 has written
         return DONE
-    except Diverged as e:
+    except (Diverged, Interrupted) as e:
         if main:
-            where = {"epoch": e.epoch, "step": e.step, "reason": e.reason}
-            run.write_final({"job_id": job.job_id, "seed": job.train.seed, "diverged": where, "env": environment()})
-            run.set_status(DIVERGED, error=str(e), **where)
+            _ended_early(job, run, e)
         accelerator.wait_for_everyone()
-        return DIVERGED
-    except Interrupted as e:
+        return DIVERGED if isinstance(e, Diverged) else INTERRUPTED
+    except BaseException as e:
         if main:
-            run.set_status(INTERRUPTED, epoch=e.epoch, batch=e.batch, error=str(e))
-        accelerator.wait_for_everyone()
-        return INTERRUPTED
-    except HarnessError as e:
-        if main:
-            run.set_status(FAILED, error=str(e))
-        raise
-    except Exception as e:
-        _record_failure(run, main, e)
-        raise
-    except KeyboardInterrupt:
-        if main:
-            run.set_status(INTERRUPTED, error="interrupted; run again to resume from the last checkpoint")
+            _failed(run, e)
         raise
     finally:
         if isinstance(progress, tracking.Tracked):
             progress.finish()
+
+
+def run_lanes(
+    jobs: list[JobSpec], runs: list[RunDir], accelerator: Accelerator, data_root: Path, progress=None, stop=None
+) -> list[str]:
+    """Train jobs that differ only in their seed as lanes of one batched model (harness/lanes.py), each recorded in
+    its own run directory as a separate job would be; returns their final states. Raises lanes.Unbatchable (the
+    caller runs them separately) when they cannot train together."""
+    with _disk_errors(runs):
+        return _run_lanes(jobs, runs, accelerator, data_root, progress, stop)
+
+
+def _run_lanes(jobs, runs, accelerator, data_root, progress, stop) -> list[str]:
+    for job, run in zip(jobs, runs, strict=True):
+        _started(job, run, accelerator.num_processes, lanes=len(jobs))
+    try:
+        data = load_dataset(jobs[0].data, data_root)
+        check_batch(jobs[0], data)
+        scorers = [make_scorer(job, data, data_root, accelerator) if job.eval.metrics else (None, None) for job in jobs]
+        sharp = sharpen(data, jobs[0].data.sharpen)
+        ended = train_lanes(jobs, runs, accelerator, sharp, [scorer for scorer, _ in scorers], progress, stop)
+    except Unbatchable:
+        raise
+    except BaseException as e:
+        for run in runs:
+            _failed(run, e)
+        raise
+    states = []
+    for lane, (_, proto) in zip(ended, scorers, strict=True):
+        if lane.outcome is None:
+            _finished(lane.job, lane.run, data, proto, accelerator, lane.at.epoch, lanes=len(jobs))
+            states.append(DONE)
+        else:
+            _ended_early(lane.job, lane.run, lane.outcome)
+            states.append(DIVERGED if isinstance(lane.outcome, Diverged) else INTERRUPTED)
+    return states

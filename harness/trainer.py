@@ -163,40 +163,45 @@ def _train(job, run, accelerator, data, scorer, progress, stop) -> int:
             partial = {"sums": dict(sums), "counts": dict(counts), "seconds": time.perf_counter() - t0}
             save(run, job, accelerator, s, checkpoint.Position(epoch - 1, step, batch, partial))
             raise Interrupted(epoch, batch)
-        seconds = time.perf_counter() - t0
-        record = {
-            "epoch": epoch,
-            "step": step,
-            "seconds": seconds,
-            "images_per_s": per_epoch * t.batch_size / seconds,
-        }
-        record |= {k: v / counts[k] for k, v in sums.items()}
-        record |= {"lr_g": s.opt_g.param_groups[0]["lr"], "lr_d": s.opt_d.param_groups[0]["lr"]}  # this epoch's
+        record = epoch_record(epoch, step, time.perf_counter() - t0, per_epoch * t.batch_size, sums, counts, s)
         record["cuda_graph"] = int(train_step.mode == "graph")  # how the epoch was stepped
-        s.sched_g.step()
-        s.sched_d.step()
-        distributed.sync_buffers(accelerator, s)  # batch-norm statistics: rank 0's, as checkpointed and scored
-        G = generator_to_score(s, accelerator)
-        if main:
-            samples.save_grid(run.samples_dir / f"epoch_{epoch:04d}.png", samples.render(G, fixed_z, fixed_y))
-        scored = scorer is not None and scores_due(job, epoch)
-        if scored:
-            record |= scorer(G, epoch)  # every rank generates its share; the main process scores
-            faults.point("eval")
-        if main and scored:
-            checkpoint.save_snapshot(run, epoch, s, accelerator.unwrap_model)
-        if main:
-            run.append_metrics(record)
-        save(run, job, accelerator, s, checkpoint.Position(epoch, step))
+        end_epoch(job, run, accelerator, s, record, scorer, (fixed_z, fixed_y))
         progress.epoch_ended(record)
         if epoch < t.epochs and stop.due(accelerator, step, sync=True):
             raise Interrupted(epoch + 1, 0)
     return at.epoch
 
 
-def save(run: RunDir, job: JobSpec, accelerator: Accelerator, s: TrainState, at: checkpoint.Position) -> None:
-    """Every rank hands in its RNG state; the main process writes the checkpoint."""
-    at.rng = gather_object([checkpoint.rng_state()])
+def epoch_record(epoch: int, step: int, seconds: float, images: int, sums, counts, s: TrainState) -> dict[str, Any]:
+    """An epoch's line of metrics.jsonl: counters, speed, mean losses and D outputs, the learning rates it used."""
+    record = {"epoch": epoch, "step": step, "seconds": seconds, "images_per_s": images / seconds}
+    record |= {k: v / counts[k] for k, v in sums.items()}
+    return record | {"lr_g": s.opt_g.param_groups[0]["lr"], "lr_d": s.opt_d.param_groups[0]["lr"]}
+
+
+def end_epoch(job, run, accelerator, s: TrainState, record: dict, scorer, fixed, rng: dict | None = None) -> None:
+    """After an epoch's last step: next epoch's learning rates, its sample grid, its scores when due (with a
+    snapshot of G), its record, and the checkpoint (with `rng` as this job's RNG state when given)."""
+    s.sched_g.step()
+    s.sched_d.step()
+    distributed.sync_buffers(accelerator, s)  # batch-norm statistics: rank 0's, as checkpointed and scored
+    G, main = generator_to_score(s, accelerator), accelerator.is_main_process
+    if main:
+        samples.save_grid(run.samples_dir / f"epoch_{record['epoch']:04d}.png", samples.render(G, *fixed))
+    scored = scorer is not None and scores_due(job, record["epoch"])
+    if scored:
+        record |= scorer(G, record["epoch"])  # every rank generates its share; the main process scores
+        faults.point("eval")
+    if main and scored:
+        checkpoint.save_snapshot(run, record["epoch"], s, accelerator.unwrap_model)
+    if main:
+        run.append_metrics(record)
+    save(run, job, accelerator, s, checkpoint.Position(record["epoch"], record["step"]), rng)
+
+
+def save(run: RunDir, job: JobSpec, accelerator: Accelerator, s: TrainState, at: checkpoint.Position, rng=None):
+    """Every rank hands in its RNG state (or `rng`, a seed-batched lane's); the main process writes the checkpoint."""
+    at.rng = [rng] if rng is not None else gather_object([checkpoint.rng_state()])
     if accelerator.is_main_process:
         checkpoint.save(run, job.job_id, at, s, accelerator.unwrap_model)
     accelerator.wait_for_everyone()

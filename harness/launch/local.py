@@ -1,18 +1,19 @@
 """Run a suite's jobs on this machine: one after another in this process, a job of several ranks through
 accelerate launch, or K single-rank jobs packed onto the device at once. And `harness run-job`: one job, idempotent."""
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 
 import torch
 
-from harness import tracking
+from harness import lanes, tracking
 from harness.distributed import StopRequest, launched_world_size, make_accelerator
 from harness.errors import ConfigError, HarnessError
 from harness.launch.processes import Where, exit_code, launch_ranks, run_packed
 from harness.launch.signals import on_stop_signals
 from harness.progress import SuiteProgress
-from harness.runner import run_job
+from harness.runner import run_job, run_lanes
 from harness.specs import JobSpec
 from harness.store import DIVERGED, DONE, FAILED, FINISHED, INTERRUPTED, JobBusy, RunDir, job_dir
 from harness.suite import Suite
@@ -29,9 +30,12 @@ class Outcome:
     busy: list[str] = field(default_factory=list)  # held by another live process (another run, another task)
 
 
-def run_suite(suite: Suite, jobs: list[JobSpec], where: Where, jobs_per_device: int = 1) -> Outcome:
-    """Every job not done yet. Single-rank jobs run here in turn, or `jobs_per_device` at a time in their own
-    processes; jobs with `processes: N` run one at a time as N ranks."""
+def run_suite(
+    suite: Suite, jobs: list[JobSpec], where: Where, jobs_per_device: int = 1, seed_batch: bool = False
+) -> Outcome:
+    """Every job not done yet. Single-rank jobs run here in turn (with `seed_batch`, the jobs that differ only in
+    their seed as lanes of one batched model), or `jobs_per_device` at a time in their own processes; jobs with
+    `processes: N` run one at a time as N ranks."""
     outcome = Outcome()
     runs = [(job, job_dir(where.results, suite.name, job.job_id)) for job in jobs]
     outcome.skipped = [job.job_id for job, run in runs if run.state in FINISHED]
@@ -53,7 +57,7 @@ def run_suite(suite: Suite, jobs: list[JobSpec], where: Where, jobs_per_device: 
             progress.log(f"packing {len(single)} jobs, {jobs_per_device} at a time; logs in each job's run.log")
             outcome.not_started += [j.job_id for j in run_packed(suite.path, single, packed, jobs_per_device, ended)]
         else:
-            _run_here(suite, single, where, progress, outcome, stop)
+            _run_here(suite, single, where, progress, outcome, stop, seed_batch)
         for job, run in ranked:
             if outcome.interrupted or outcome.not_started or stop.local():
                 outcome.not_started.append(job.job_id)
@@ -82,30 +86,99 @@ def _run_here(
     progress: SuiteProgress,
     outcome: Outcome,
     stop: StopRequest,
+    seed_batch: bool = False,
 ) -> None:
     set_threads(where.threads)
     accelerator = make_accelerator(where.device)
+    units = _lane_groups(pending, suite, progress) if seed_batch else [[p] for p in pending]
     with on_stop_signals(stop.set):
-        for i, (job, run) in enumerate(pending):
-            progress.job_started(job.job_id, job.train.epochs)
-            try:
-                with run.claim():
-                    state = run_job(job, run, accelerator, where.data_root, progress, stop, suite.trackers)
-            except JobBusy as e:
-                state = str(e)
-                outcome.busy.append(job.job_id)
-            except HarnessError as e:
-                state = f"failed: {e}"
-                outcome.failed.append((job.job_id, str(e)))
-            except Exception as e:  # the suite goes on; status.json holds the traceback
-                state = f"failed: {type(e).__name__}: {e}"
-                outcome.failed.append((job.job_id, f"{type(e).__name__}: {e} (traceback in {run.status_path})"))
+        for i, unit in enumerate(units):
+            if len(unit) > 1:
+                _run_lanes_here(suite, unit, accelerator, where, progress, outcome, stop)
             else:
-                _sort(outcome, job.job_id, state)
-            progress.job_ended(job.job_id, state)
+                _run_single(suite, *unit[0], accelerator, where, progress, outcome, stop)
             if stop.local():  # stopped, possibly after the job had finished: start no more
-                outcome.not_started += [j.job_id for j, _ in pending[i + 1 :]]
+                outcome.not_started += [job.job_id for unit in units[i + 1 :] for job, _ in unit]
                 break
+
+
+def _lane_groups(pending: list[tuple[JobSpec, RunDir]], suite: Suite, progress: SuiteProgress):
+    """The pending jobs as units to run: each group of ≥ 2 jobs that differ only in their seed and can train as
+    lanes, and every other job alone (saying why it cannot be a lane)."""
+    runs = dict(pending)
+    units = []
+    for group in lanes.groups([job for job, _ in pending]):
+        why = "trackers follow one job per process" if suite.trackers else lanes.why_not(group[0])
+        if len(group) > 1 and why:
+            progress.log(f"{group[0].job_id} and {len(group) - 1} other seeds: trained one by one ({why})")
+        if len(group) > 1 and not why:
+            units.append([(job, runs[job]) for job in group])
+        else:
+            units += [[(job, runs[job])] for job in group]
+    return units
+
+
+def _run_single(suite, job, run, accelerator, where, progress, outcome, stop) -> None:
+    progress.job_started(job.job_id, job.train.epochs)
+    try:
+        with run.claim():
+            state = run_job(job, run, accelerator, where.data_root, progress, stop, suite.trackers)
+    except JobBusy as e:
+        state = str(e)
+        outcome.busy.append(job.job_id)
+    except HarnessError as e:
+        state = f"failed: {e}"
+        outcome.failed.append((job.job_id, str(e)))
+    except Exception as e:  # the suite goes on; status.json holds the traceback
+        state = f"failed: {type(e).__name__}: {e}"
+        outcome.failed.append((job.job_id, f"{type(e).__name__}: {e} (traceback in {run.status_path})"))
+    else:
+        _sort(outcome, job.job_id, state)
+    progress.job_ended(job.job_id, state)
+
+
+def _run_lanes_here(suite, unit, accelerator, where, progress, outcome, stop) -> None:
+    """A group of seeds as lanes: each claimed (one held elsewhere is left to its holder), trained together, each
+    sorted by its own final state. When they cannot train together after all, each runs as a separate job."""
+    with contextlib.ExitStack() as claims:
+        held = []
+        for job, run in unit:
+            try:
+                claims.enter_context(run.claim())
+            except JobBusy as e:
+                outcome.busy.append(job.job_id)
+                progress.job_ended(job.job_id, str(e))
+                continue
+            if run.state in FINISHED:  # finished by another process since the suite looked
+                _sort(outcome, job.job_id, "skipped")
+            else:
+                held.append((job, run))
+        if len(held) < 2:
+            claims.close()
+            for job, run in held:
+                _run_single(suite, job, run, accelerator, where, progress, outcome, stop)
+            return
+        jobs, runs = [job for job, _ in held], [run for _, run in held]
+        progress.job_started(f"{jobs[0].job_id} with {len(jobs) - 1} other seeds as lanes", jobs[0].train.epochs)
+        try:
+            states = run_lanes(jobs, runs, accelerator, where.data_root, progress, stop)
+        except lanes.Unbatchable as e:
+            progress.log(f"  cannot train them as lanes ({e}); one by one instead")
+            claims.close()
+            for job, run in held:
+                _run_single(suite, job, run, accelerator, where, progress, outcome, stop)
+            return
+        except HarnessError as e:
+            states = [f"failed: {e}"] * len(jobs)
+            outcome.failed += [(job.job_id, str(e)) for job in jobs]
+        except Exception as e:
+            states = [f"failed: {type(e).__name__}: {e}"] * len(jobs)
+            outcome.failed += [(j.job_id, f"{type(e).__name__}: {e} (traceback in {r.status_path})") for j, r in held]
+        else:
+            for job, state in zip(jobs, states, strict=True):
+                _sort(outcome, job.job_id, state)
+        for job, state in zip(jobs, states, strict=True):
+            progress.job_ended(job.job_id, state)
 
 
 def _sort(outcome: Outcome, job_id: str, state: str) -> None:

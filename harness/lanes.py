@@ -1,0 +1,384 @@
+"""Seed-batched training: the K jobs of a suite that differ only in their seed, trained in one process as one model.
+
+Each job is a lane. torch.func stacks the lanes' parameters, buffers and optimiser states along a new leading dim and
+vmaps the nets and the objective over it, so every kernel runs once for all K lanes: K times the work per launch,
+which is what a GPU starved by small kernels needs. Lanes share nothing but the kernels. Each keeps its own seed
+(initial nets, data order, noise: its own generator, drawn in the order a separate job draws), its own optimiser
+state (Adam and RMSprop are elementwise, so one optimiser over stacked tensors is K optimisers) and its own run
+directory. At each epoch's end the stacked tensors are copied back into every lane's TrainState, and the trainer's
+per-epoch code (records, sample grids, scores, checkpoint) runs on it as it would for a separate job; a lane's
+checkpoint resumes as a separate job and the other way round. Results match separate jobs to float rounding (vmap
+runs convolutions grouped), not bit for bit."""
+
+import copy
+import dataclasses
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+from torch.optim.swa_utils import AveragedModel
+
+from harness import batching, checkpoint, graphs, precision, recipes, samples
+from harness.augment import AUGMENTS
+from harness.batching import EpochShuffle
+from harness.checkpoint import TrainState
+from harness.data import ImageSet
+from harness.distributed import StopRequest, rank_seed
+from harness.models import ARCHS
+from harness.objectives import OBJECTIVES
+from harness.specs import JobSpec
+from harness.step import stack
+from harness.store import RunDir
+from harness.trainer import Diverged, Interrupted, NoProgress, build, divergence, end_epoch, epoch_record
+
+# Objectives whose losses are plain functions of D's outputs. WGAN-GP's penalty differentiates D with respect to its
+# input inside the loss (torch.autograd.grad), which vmap cannot batch.
+OBJECTIVES_BATCHED = ("bce", "hinge", "wasserstein", "siamese-bce")
+
+
+class Unbatchable(Exception):
+    """These lanes cannot train as one model (say why); the launcher runs them as separate jobs instead."""
+
+
+def group_key(job: JobSpec) -> JobSpec:
+    """What lanes must share: the whole spec but the seed."""
+    return dataclasses.replace(job, train=dataclasses.replace(job.train, seed=0))
+
+
+def groups(jobs: list[JobSpec]) -> list[list[JobSpec]]:
+    """Jobs grouped by everything but their seed, in suite order."""
+    by_key: dict[JobSpec, list[JobSpec]] = {}
+    for job in jobs:
+        by_key.setdefault(group_key(job), []).append(job)
+    return list(by_key.values())
+
+
+def why_not(job: JobSpec) -> str:
+    """Why this job cannot train as a lane ('' when it can)."""
+    t, arch = job.train, ARCHS.get(job.model.arch)
+    if t.processes > 1:
+        return f"processes: {t.processes} (a lane is one process)"
+    if arch.objective not in OBJECTIVES_BATCHED:
+        return f"objective {arch.objective} differentiates D by its input, which vmap cannot batch"
+    if t.augment != "none":
+        return f"augment {t.augment} draws from the global RNG, not a lane's"
+    return ""
+
+
+@dataclass
+class Stacked:
+    """K copies of one net as stacked tensors, and a stateless copy of the net (on the meta device) to call them."""
+
+    net: nn.Module
+    params: dict[str, torch.Tensor]
+    buffers: dict[str, torch.Tensor]
+
+    @classmethod
+    def of(cls, nets: list[nn.Module]) -> "Stacked":
+        params, buffers = stack_module_state(nets)  # params come back as new leaves that require grad
+        return cls(copy.deepcopy(nets[0]).to("meta"), params, buffers)
+
+    def bind(self, params: dict, buffers: dict):
+        """One lane's net: called inside vmap with that lane's slices."""
+        return lambda *args: functional_call(self.net, (params, buffers), args)
+
+    def parameters(self):  # what objectives' after_d_step (weight clipping) iterates
+        return iter(self.params.values())
+
+    @torch.no_grad()
+    def copy_to(self, nets: list[nn.Module]) -> None:
+        for k, net in enumerate(nets):
+            for name, t in [*net.named_parameters(), *net.named_buffers()]:
+                t.copy_((self.params | self.buffers)[name][k])
+
+    @torch.no_grad()
+    def copy_from(self, nets: list[nn.Module]) -> None:
+        for k, net in enumerate(nets):
+            for name, t in [*net.named_parameters(), *net.named_buffers()]:
+                (self.params | self.buffers)[name][k].copy_(t)
+
+
+@dataclass
+class StackedEMA:
+    """The lanes' EMAs of G as stacked tensors, updated after each G step with the averaging function of their own
+    AveragedModel (recipes.ema: parameters, then buffers), one tensor at a time: it is elementwise, so this is
+    exactly each lane's own update."""
+
+    tensors: list[torch.Tensor]
+    count: int  # AveragedModel's n_averaged, kept on the host: the first update copies instead of averaging
+    average: Any
+
+    @classmethod
+    def of(cls, emas: list[AveragedModel | None]) -> "StackedEMA | None":
+        if emas[0] is None:
+            return None
+        tensors = [torch.stack(ts) for ts in zip(*(_averaged(ema) for ema in emas), strict=True)]
+        return cls(tensors, int(emas[0].n_averaged), emas[0].multi_avg_fn)
+
+    @torch.no_grad()
+    def update(self, G: Stacked) -> None:
+        for ema, current in zip(self.tensors, [*G.params.values(), *G.buffers.values()], strict=True):
+            if self.count == 0:
+                ema.copy_(current)
+            else:
+                self.average([ema], [current.detach()], None)
+        self.count += 1
+
+    @torch.no_grad()
+    def copy_to(self, emas: list[AveragedModel]) -> None:
+        for k, ema in enumerate(emas):
+            for t, stacked in zip(_averaged(ema), self.tensors, strict=True):
+                t.copy_(stacked[k])
+            ema.n_averaged.fill_(self.count)
+
+
+def _averaged(ema: AveragedModel) -> list[torch.Tensor]:
+    return [t.detach() for t in (*ema.module.parameters(), *ema.module.buffers())]
+
+
+def stacked_optimizer(train, opts: list[torch.optim.Optimizer], params: list[torch.Tensor]) -> torch.optim.Optimizer:
+    """One optimiser over the stacked parameters holding every lane's state: per-parameter tensors stacked, the
+    step count shared (lanes step together). Hyper-parameters (lr included) are lane 0's."""
+    opt = recipes.optimizer(train, params, opts[0].param_groups[0]["lr"])
+    for group, lane_group in zip(opt.param_groups, opts[0].param_groups, strict=True):
+        group.update({k: v for k, v in lane_group.items() if k != "params"})
+    copy_state(opt, opts, into_lanes=False)
+    return opt
+
+
+def copy_state(opt: torch.optim.Optimizer, opts: list[torch.optim.Optimizer], into_lanes: bool) -> None:
+    """Optimiser state between the stacked optimiser and the lanes' own, in the direction asked."""
+    stacked = opt.param_groups[0]["params"]
+    lanes = [o.param_groups[0]["params"] for o in opts]
+    for i, p in enumerate(stacked):
+        if into_lanes:
+            for k, o in enumerate(opts):
+                o._opt_called = True  # it has stepped, as the stacked optimiser: its schedule need not warn
+                o.state[lanes[k][i]] = {n: v if n == "step" else v[k] for n, v in _cloned(opt.state[p]).items()}
+        elif opts[0].state.get(lanes[0][i]):
+            states = [o.state[lane[i]] for o, lane in zip(opts, lanes, strict=True)]
+            opt.state[p] = {
+                n: v.clone() if n == "step" else torch.stack([s[n] for s in states]) for n, v in states[0].items()
+            }
+
+
+def _cloned(state: dict) -> dict:
+    return {n: v.clone() if torch.is_tensor(v) else v for n, v in state.items()}
+
+
+def lane_generator(seed: int, device: torch.device) -> torch.Generator:
+    """A lane's noise: the stream a separate one-process job of this seed draws from torch's global generator."""
+    return torch.Generator(device).manual_seed(rank_seed(seed, 0))
+
+
+def rng_state(gen: torch.Generator) -> dict:
+    """A lane's generator in the checkpoint's format (checkpoint.rng_state), so a separate job can resume it."""
+    if gen.device.type == "cuda":
+        states = torch.cuda.get_rng_state_all()
+        states[gen.device.index or 0] = gen.get_state()
+        return {"torch": torch.get_rng_state(), "cuda": states}
+    return {"torch": gen.get_state()}
+
+
+def set_rng_state(gen: torch.Generator, state: dict) -> None:
+    gen.set_state(state["cuda"][gen.device.index or 0] if gen.device.type == "cuda" else state["torch"])
+
+
+@dataclass
+class LaneStep:
+    """One training step of K lanes: one D step on each lane's batch, then (when update_g) one G step."""
+
+    G: Stacked
+    D: Stacked
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    objective: Any
+    gens: list[torch.Generator]
+    z_dim: int
+    num_classes: int
+    precision: str = precision.DEFAULT
+    ema: StackedEMA | None = None
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor, update_g: bool) -> list[dict[str, float]]:
+        """images [K, B, C, H, W] uint8, labels [K, B]; each lane's losses and D outputs."""
+        device, batch = images.device, images.size(1)
+        autocast = precision.autocast(self.precision, device)
+        real = images.float() / 127.5 - 1
+        # Per lane in a separate job's order: the fake labels, then the noise.
+        y_fake = torch.stack([torch.randint(self.num_classes, (batch,), generator=g, device=device) for g in self.gens])
+        z = torch.stack([torch.randn(batch, self.z_dim, generator=g, device=device) for g in self.gens])
+        with torch.set_grad_enabled(update_g), autocast:
+            fake = vmap(self._g)(self.G.params, self.G.buffers, z, y_fake)
+        with autocast:
+            d_loss, stats = vmap(self._d_loss)(self.D.params, self.D.buffers, real, fake.detach(), labels, y_fake)
+        stats = {"d_loss": _step(self.opt_d, d_loss), **stats}
+        self.objective.after_d_step(self.D)
+        if update_g:
+            with autocast:
+                g_loss, g_stats = vmap(self._g_loss)(self.D.params, self.D.buffers, fake, y_fake, real)
+            stats |= {"g_loss": _step(self.opt_g, g_loss), **g_stats}
+            if self.ema is not None:
+                self.ema.update(self.G)
+        values = stack(stats).tolist()  # [stat][lane], one device-to-host copy
+        return [dict(zip(stats, lane, strict=True)) for lane in zip(*values, strict=True)]
+
+    @classmethod
+    def of(cls, jobs: list[JobSpec], states: list[TrainState], gens: list[torch.Generator], num_classes: int):
+        """The step for lanes whose nets and optimisers are `states` (stacked copies of them: see copy_back)."""
+        t, job = jobs[0].train, jobs[0]
+        G, D = Stacked.of([s.G for s in states]), Stacked.of([s.D for s in states])
+        opt_g = stacked_optimizer(t, [s.opt_g for s in states], list(G.params.values()))
+        opt_d = stacked_optimizer(t, [s.opt_d for s in states], list(D.params.values()))
+        objective = OBJECTIVES.get(ARCHS.get(job.model.arch).objective)(t, AUGMENTS.get(t.augment).d_input)
+        ema = StackedEMA.of([s.ema for s in states])
+        return cls(G, D, opt_g, opt_d, objective, gens, job.model.z_dim, num_classes, t.precision, ema)
+
+    def copy_back(self, states: list[TrainState]) -> None:
+        """The lanes' nets and optimiser states, from the stacked tensors into each lane's own TrainState."""
+        self.G.copy_to([s.G for s in states])
+        self.D.copy_to([s.D for s in states])
+        copy_state(self.opt_g, [s.opt_g for s in states], into_lanes=True)
+        copy_state(self.opt_d, [s.opt_d for s in states], into_lanes=True)
+        if self.ema is not None:
+            self.ema.copy_to([s.ema for s in states])
+
+    def next_lr(self, lane: TrainState) -> None:
+        """The next epoch's learning rates, as the lanes' own schedules (stepped by end_epoch) set them."""
+        for opt, lane_opt in ((self.opt_g, lane.opt_g), (self.opt_d, lane.opt_d)):
+            for group, lane_group in zip(opt.param_groups, lane_opt.param_groups, strict=True):
+                group["lr"] = lane_group["lr"]
+
+    def _g(self, params, buffers, z, y):
+        return self.G.bind(params, buffers)(z, y)
+
+    def _d_loss(self, params, buffers, real, fake, y_real, y_fake):
+        return self.objective.d_loss(self.D.bind(params, buffers), real, fake, y_real, y_fake)
+
+    def _g_loss(self, params, buffers, fake, y_fake, real):
+        return self.objective.g_loss(self.D.bind(params, buffers), fake, y_fake, real)
+
+
+def _step(opt: torch.optim.Optimizer, losses: torch.Tensor) -> torch.Tensor:
+    """The lanes' losses summed: lanes share no parameter, so each lane's gradient is its own loss's."""
+    opt.zero_grad(set_to_none=True)
+    losses.sum().backward()
+    opt.step()
+    return losses.detach()
+
+
+@dataclass
+class Lane:
+    job: JobSpec
+    run: RunDir
+    s: TrainState
+    sampler: EpochShuffle
+    loader: Any
+    at: checkpoint.Position
+    gen: torch.Generator
+    scorer: Any = None
+    outcome: Exception | None = None  # Diverged or Interrupted once it has ended so
+
+
+def open_lane(job: JobSpec, run: RunDir, data: ImageSet, accelerator: Accelerator, scorer) -> Lane:
+    """A lane as a separate job would start: nets from its seed, its data order, its checkpoint when it has one."""
+    device, t = accelerator.device, job.train
+    torch.manual_seed(t.seed)  # the initial nets a separate job of this seed builds
+    s = build(job, len(data.class_names))
+    s.G.to(device), s.D.to(device)
+    if s.ema is not None:
+        s.ema.to(device)
+    sampler = EpochShuffle(len(data), t.seed, job.data.oversample)
+    loader = batching.ResidentBatches(data, sampler, t.batch_size, accelerator)
+    at = checkpoint.load(run, job.job_id, s, accelerator.unwrap_model)
+    graphs.settle_optimizers(s, device)
+    gen = lane_generator(t.seed, device)
+    if at.rng:
+        set_rng_state(gen, at.rng[0])
+    return Lane(job, run, s, sampler, loader, at, gen, scorer)
+
+
+def train_lanes(jobs, runs, accelerator, data, scorers, progress=None, stop=None) -> list[Lane]:
+    """Train K lanes to their last epoch, resuming from their checkpoints; returns the lanes, each with its outcome
+    (None: trained to the end). Raises Unbatchable when they cannot train together."""
+    with precision.flags(jobs[0].train.precision):
+        return _train_lanes(jobs, runs, accelerator, data, scorers, progress or NoProgress(), stop or StopRequest())
+
+
+def _train_lanes(jobs, runs, accelerator, data, scorers, progress, stop) -> list[Lane]:
+    if accelerator.num_processes > 1:
+        raise Unbatchable("lanes train in one process")
+    if not batching.fits(data, accelerator.device):
+        raise Unbatchable(f"the dataset does not fit on {accelerator.device}")
+    device = accelerator.device
+    data = dataclasses.replace(data, images=data.images.to(device), labels=data.labels.to(device))  # one copy for all
+    lanes = [open_lane(j, r, data, accelerator, sc) for j, r, sc in zip(jobs, runs, scorers, strict=True)]
+    at = lanes[0].at
+    if any((lane.at.epoch, lane.at.step, lane.at.batch) != (at.epoch, at.step, at.batch) for lane in lanes):
+        raise Unbatchable("their checkpoints stand at different points")
+    for lane in lanes:
+        lane.run.keep_metrics_through(at.epoch)
+    t, job, num_classes = jobs[0].train, jobs[0], len(data.class_names)
+    states = [lane.s for lane in lanes]
+    train_step = LaneStep.of(jobs, states, [lane.gen for lane in lanes], num_classes)
+    fixed = [samples.fixed_inputs(job.model.z_dim, num_classes, lane.job.train.seed, device) for lane in lanes]
+    per_epoch, step = lanes[0].sampler.length // t.batch_size, at.step
+
+    for epoch in range(at.epoch + 1, t.epochs + 1):
+        live = [lane for lane in lanes if lane.outcome is None]
+        if not live:
+            break
+        resumed = [lane.at.partial if epoch == at.epoch + 1 else {} for lane in lanes]
+        batch = at.batch if resumed[0] else 0
+        for lane in lanes:
+            lane.loader.set_epoch(epoch)
+            lane.sampler.skip_in(epoch, batch * t.batch_size)
+        sums = [defaultdict(float, r.get("sums", {})) for r in resumed]
+        counts = [defaultdict(int, r.get("counts", {})) for r in resumed]
+        t0 = time.perf_counter() - resumed[0].get("seconds", 0.0)
+        progress.epoch_started(epoch, len(lanes[0].loader))
+        for batches in zip(*(lane.loader for lane in lanes), strict=True):
+            update_g = (step + 1) % t.n_critic == 0
+            images, labels = (torch.stack(parts) for parts in zip(*batches, strict=True))
+            for k, (lane, stats) in enumerate(zip(lanes, train_step(images, labels, update_g), strict=True)):
+                if lane.outcome is not None:
+                    continue  # a diverged lane keeps computing (its NaNs stay in its slices) but is not read
+                if reason := divergence(stats):
+                    lane.outcome = Diverged(epoch, step + 1, reason)
+                for name, v in stats.items():
+                    sums[k][name], counts[k][name] = sums[k][name] + v, counts[k][name] + 1
+            step, batch = step + 1, batch + 1
+            progress.step()
+            if all(lane.outcome is not None for lane in lanes) or stop.due(accelerator, step):
+                break
+        train_step.copy_back(states)
+        live = [(k, lane) for k, lane in enumerate(lanes) if lane.outcome is None]
+        seconds = time.perf_counter() - t0
+        if batch < per_epoch:  # stopped mid-epoch (or every lane diverged): checkpoint the live lanes' progress
+            for k, lane in live:
+                partial = {"sums": dict(sums[k]), "counts": dict(counts[k]), "seconds": seconds}
+                at_k = checkpoint.Position(epoch - 1, step, batch, partial)
+                _save(lane, accelerator, at_k)
+                lane.outcome = Interrupted(epoch, batch)
+            return lanes
+        record = {}
+        for k, lane in live:
+            record = epoch_record(epoch, step, seconds, per_epoch * t.batch_size, sums[k], counts[k], lane.s)
+            record["cuda_graph"] = 0  # lanes step eagerly
+            end_epoch(lane.job, lane.run, accelerator, lane.s, record, lane.scorer, fixed[k], rng_state(lane.gen))
+        train_step.next_lr(lanes[0].s)
+        progress.epoch_ended(record)
+        if epoch < t.epochs and stop.due(accelerator, step, sync=True):
+            for _, lane in live:
+                lane.outcome = Interrupted(epoch + 1, 0)
+            return lanes
+    return lanes
+
+
+def _save(lane: Lane, accelerator: Accelerator, at: checkpoint.Position) -> None:
+    at.rng = [rng_state(lane.gen)]
+    checkpoint.save(lane.run, lane.job.job_id, at, lane.s, accelerator.unwrap_model)
