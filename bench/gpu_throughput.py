@@ -1,13 +1,14 @@
 """Training and scoring throughput of the harness against the naive loop, in ONE run on one device.
 
     python bench/gpu_throughput.py                      # on a GPU: 32 and 64 px, packing 1/2/4/8, FID of 50k
-    python bench/gpu_throughput.py --device cpu --steps 5 --pack 1 2 --fid-samples 0    # the CPU path (CI)
+    python bench/gpu_throughput.py --device cpu --steps 5 --pack 1 2 --lanes 2 --fid-samples 0   # the CPU path (CI)
 
 The naive loop is the pytorch/examples DCGAN loop: a CPU DataLoader of float tensors (2 workers), a host-to-device
 copy per batch, PyTorch's default precision (TF32 in cuDNN convolutions) with cudnn.benchmark, loss.item() every
 step. The harness step is step.Step with the dataset resident on the device as uint8, at each precision, eager and
 replayed as a CUDA graph (harness/graphs.py). Both train the same DCGAN (harness/models/dcgan.py) at the same batch
 size with one D and one G step per batch. Packed: K processes each running the harness step at once, total images/s.
+Seed-batched: K seeds of the job as lanes of one vmapped model in one process (harness/lanes.py), total images/s.
 Writes a Markdown table (with device name, date, torch version) to --out and prints it.
 """
 
@@ -140,6 +141,60 @@ def make_step(device: torch.device, resolution: int, batch: int, n_batches: int,
     return run
 
 
+def make_lanes(device: torch.device, resolution: int, batch: int, n_batches: int, prec: str, k: int):
+    """lanes.LaneStep over k seeds on resident uint8 data (one copy, k data orders); returns run(steps)."""
+    import dataclasses
+
+    from harness import batching, graphs, lanes
+    from harness.trainer import build
+
+    specs = [
+        dataclasses.replace(job(resolution, batch, prec), train=TrainSpec(1, seed, batch, precision=prec))
+        for seed in range(k)
+    ]
+    data = images(resolution, min(N_IMAGES, batch * (n_batches + 1)))
+    data = ImageSet(data.images.to(device), data.labels.to(device), data.class_names)
+    states = []
+    for spec in specs:
+        torch.manual_seed(spec.train.seed)
+        states.append(build(spec, 1))
+        states[-1].G.to(device), states[-1].D.to(device)
+        graphs.settle_optimizers(states[-1], device)
+    gens = [lanes.lane_generator(spec.train.seed, device) for spec in specs]
+    step = lanes.LaneStep.of(specs, states, gens, 1)
+    samplers = [batching.EpochShuffle(len(data), spec.train.seed) for spec in specs]
+    epoch = [0]
+
+    def batches_forever():
+        while True:  # each lane its own data order, as in training
+            epoch[0] += 1
+            for sampler in samplers:
+                sampler.set_epoch(epoch[0])
+            orders = [sampler.indices().to(device) for sampler in samplers]
+            for i in range(len(data) // batch):
+                idx = torch.stack([order[i * batch : (i + 1) * batch] for order in orders])
+                yield data.images[idx], data.labels[idx]
+
+    it = batches_forever()
+
+    def run(n: int) -> None:
+        with precision.flags(prec):
+            for _ in range(n):
+                step(*next(it), True)
+        sync(device)
+
+    return run
+
+
+def seed_batched(device, resolution: int, batch: int, steps: int, warmup: int, prec: str, k: int) -> float:
+    """Total images/s of k lanes (k x batch images per step)."""
+    run = make_lanes(device, resolution, batch, steps + warmup, prec, k)
+    run(warmup)
+    t0 = time.perf_counter()
+    run(steps)
+    return k * steps * batch / (time.perf_counter() - t0)
+
+
 def harness_step(device, resolution: int, batch: int, steps: int, warmup: int, prec: str, graph: bool) -> float:
     """images/s of the harness step on resident uint8 data."""
     run = make_step(device, resolution, batch, steps + warmup, prec, graph)
@@ -228,6 +283,12 @@ def table(args) -> str:
                 rate = packed(args, resolution, k, prec, graph)
                 loop = f"{LOOPS[graph]}, packed"
                 lines.append(f"| {resolution} | {loop} | {prec} | {k} | {rate:,.0f} | {rate / base:.2f} |")
+        prec = (args.graph_precisions or args.precisions)[0]
+        for k in args.lanes:
+            rate = seed_batched(device, resolution, args.batch, args.steps, args.warmup, prec, k)
+            lines.append(
+                f"| {resolution} | harness step, seed-batched | {prec} | {k} | {rate:,.0f} | {rate / base:.2f} |"
+            )
         print("\n".join(lines[first_row:]), file=sys.stderr, flush=True)
     if args.fid_samples:
         seconds = fid_seconds(device, args.fid_samples, args.resolutions[0])
@@ -249,6 +310,7 @@ def parse(argv=None):
     p.add_argument("--graph-precisions", nargs="+", default=["tf32", "bf16"] if cuda else [])
     p.add_argument("--pack-graph", choices=["eager", "graph", "both"], default="both" if cuda else "eager")
     p.add_argument("--pack", type=int, nargs="+", default=[1, 2, 4, 8] if cuda else [1, 2])
+    p.add_argument("--lanes", type=int, nargs="*", default=[2, 4, 8] if cuda else [2], help="seed-batched rows")
     p.add_argument("--fid-samples", type=int, default=50_000 if cuda else 0)
     p.add_argument("--start-delay", type=float, default=30.0, help="seconds packed workers get to build models")
     p.add_argument("--skip-training", action="store_true", help="time only the FID evaluation")

@@ -38,3 +38,32 @@ def test_train_step(benchmark, arch):
     images, labels = next(iter(batches))
     stats = benchmark(step, images, labels, True)
     assert torch.isfinite(torch.tensor(stats["d_loss"])) and "g_loss" in stats
+
+
+LANES = 4
+
+
+def test_seed_batched_step(benchmark):
+    """One step of LANES dcgan seeds as lanes of one vmapped model (harness/lanes.py): compare with LANES x the
+    dcgan row above."""
+    import dataclasses
+
+    from harness import lanes
+    from harness.trainer import build
+
+    jobs = [
+        dataclasses.replace(job_for("dcgan"), train=TrainSpec(epochs=1, seed=k, batch_size=BATCH)) for k in range(LANES)
+    ]
+    states = []
+    for job in jobs:
+        torch.manual_seed(job.train.seed)
+        states.append(build(job, 1))
+    gens = [lanes.lane_generator(job.train.seed, torch.device("cpu")) for job in jobs]
+    step = lanes.LaneStep.of(jobs, states, gens, 1)
+    data = load_dataset(jobs[0].data, Path("."))
+    images, labels = (
+        data.images[: LANES * BATCH].view(LANES, BATCH, 3, 32, 32),
+        data.labels[: LANES * BATCH].view(LANES, BATCH),
+    )
+    stats = benchmark(step, images, labels, True)
+    assert len(stats) == LANES and all(torch.isfinite(torch.tensor(s["d_loss"])) for s in stats)
