@@ -1,0 +1,506 @@
+"""Seed-batched training (harness/lanes.py): K jobs that differ only in their seed trained as lanes of one batched
+model end where K separate jobs end (to float rounding), stop and resume as separate jobs do, and fall back to
+separate jobs whenever they cannot train together."""
+
+import copy
+import dataclasses
+import itertools
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from accelerate import Accelerator
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from harness import checkpoint, lanes
+from harness.augment import AUGMENTS
+from harness.data import load_dataset
+from harness.distributed import StopRequest
+from harness.launch.local import run_suite
+from harness.launch.processes import Where
+from harness.models import ARCHS
+from harness.objectives import OBJECTIVES
+from harness.runner import run_job
+from harness.specs import JobSpec
+from harness.step import Step
+from harness.store import DONE, INTERRUPTED, RunDir, job_dir
+from harness.suite import load_suite
+from harness.trainer import Diverged, Interrupted, build, train
+from tests.helpers import harness, tiny_job, tiny_suite
+
+
+def _job(arch: str = "dcgan", seed: int = 0, epochs: int = 2, **train_changes) -> JobSpec:
+    """A tiny job (z_dim 16, ngf 8, ndf 8, 64 synthetic 32px images, batch 16: 4 steps an epoch) of any arch."""
+    job = tiny_job(epochs=epochs, seed=seed)
+    job = dataclasses.replace(job, model=dataclasses.replace(job.model, arch=arch))
+    return dataclasses.replace(job, train=dataclasses.replace(job.train, **train_changes))
+
+
+LANE_ARCHS = [arch for arch in ARCHS.names() if not lanes.why_not(_job(arch))]
+SEEDS = (0, 1)
+
+
+@pytest.fixture(scope="module")
+def accelerator():
+    return Accelerator(cpu=True)
+
+
+def _data(job: JobSpec):
+    return load_dataset(job.data, Path("."))
+
+
+def _train_lanes(jobs, runs, accelerator, progress=None, stop=None):
+    return lanes.train_lanes(jobs, runs, accelerator, _data(jobs[0]), [None] * len(jobs), progress, stop)
+
+
+def _assert_close(a: dict, b: dict, rel: float, what: str, floor: float = 1e-12) -> None:
+    """Every tensor of two state dicts equal within `rel` of its largest magnitude (or of `floor`, if larger)."""
+    assert a.keys() == b.keys(), what
+    for key in a:
+        x, y = a[key].double(), b[key].double()
+        worst = (x - y).abs().max().item() if x.numel() else 0.0
+        scale = max(x.abs().max().item() if x.numel() else 0.0, floor)
+        assert worst <= rel * scale, f"{what}.{key}: differs by {worst:.3g} (largest {scale:.3g})"
+
+
+def _assert_equal(a: dict, b: dict, what: str) -> None:
+    assert a.keys() == b.keys(), what
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{what}.{key} differs"
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, accelerator) -> list[RunDir]:
+    """Two dcgan lanes (seeds 0 and 1) trained for 2 epochs without interruption: what other runs are held to."""
+    root = tmp_path_factory.mktemp("straight")
+    jobs, runs = [_job(seed=s) for s in SEEDS], [RunDir(root / f"lane{s}") for s in SEEDS]
+    ended = _train_lanes(jobs, runs, accelerator)
+    assert [lane.outcome for lane in ended] == [None, None]
+    return runs
+
+
+# --- one step ------------------------------------------------------------------------------------------------------
+
+
+class InDouble(nn.Module):
+    """A net computing in float64 whatever it is given (the steps hand it float32 images and noise)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net.double()
+
+    def forward(self, *args):
+        return self.net(*(a.double() if a.is_floating_point() else a for a in args))
+
+
+def _steps_alone_and_as_lanes(arch, accelerator, dtype, steps=3):
+    """`steps` LaneSteps of 2 lanes, and `steps` Steps of each seed alone, on the same batches of real images (G
+    stepped at every other step, as with n_critic 2): each lane's and each job's stats per step, and the lanes' and
+    the jobs' nets after them."""
+    jobs = [_job(arch, seed=s) for s in SEEDS]
+    data = _data(jobs[0])
+    num_classes = len(data.class_names)
+    alone = []
+    for job in jobs:
+        torch.manual_seed(job.train.seed)
+        s = build(job, num_classes)
+        alone.append(dataclasses.replace(s, G=InDouble(s.G), D=InDouble(s.D)) if dtype == torch.float64 else s)
+    together = copy.deepcopy(alone)
+    picks = torch.randint(len(data.images), (steps, len(SEEDS), 16), generator=torch.Generator().manual_seed(123))
+    images, labels = data.images[picks], data.labels[picks]  # [step, lane, batch, ...]
+    update_g = [i % 2 == 0 for i in range(steps)]
+
+    gens = [lanes.lane_generator(job.train.seed, torch.device("cpu")) for job in jobs]
+    lane_step = lanes.LaneStep.of(jobs, together, gens, num_classes)
+    batched = [lane_step(images[i], labels[i], update_g[i]) for i in range(steps)]
+    lane_step.copy_back(together)
+
+    separate = []
+    for k, (job, s) in enumerate(zip(jobs, alone, strict=True)):
+        torch.manual_seed(job.train.seed)  # a one-process job draws its noise from the global generator
+        t = job.train
+        objective = OBJECTIVES.get(ARCHS.get(arch).objective)(t, AUGMENTS.get(t.augment).d_input)
+        step = Step(s, objective, AUGMENTS.get(t.augment), accelerator, job.model.z_dim, num_classes)
+        separate.append([step(images[i, k], labels[i, k], update_g[i]) for i in range(steps)])
+    return [[batched[i][k] for i in range(steps)] for k in range(len(SEEDS))], separate, together, alone
+
+
+def _assert_nets_close(together, alone, rel: float) -> None:
+    for k, (a, b) in enumerate(zip(alone, together, strict=True)):
+        for net in ("G", "D"):
+            x, y = getattr(a, net).state_dict(), getattr(b, net).state_dict()
+            # a floor: SAGAN's key bias has no gradient but rounding (softmax ignores a shift), so it stays ~1e-19
+            _assert_close(x, y, rel, f"lane {k} {net}", floor=1e-6)
+
+
+@pytest.mark.parametrize("arch", LANE_ARCHS)
+def test_lane_steps_compute_exactly_what_separate_steps_compute(arch, accelerator):
+    """In float64 rounding cannot hide a mistake: after 3 steps, 2 lanes of every batchable arch give each job's
+    losses and D outputs (to float32 rounding: stats are read as float32), and its nets and optimiser moments to
+    1e-9. (In float32 some archs end 1e-3 apart, as the next test says: rounding amplified, not a mistake.)"""
+    lane_stats, job_stats, together, alone = _steps_alone_and_as_lanes(arch, accelerator, torch.float64)
+    for k in range(len(SEEDS)):
+        assert lane_stats[k] == [pytest.approx(stats, rel=1e-6) for stats in job_stats[k]], f"lane {k}"  # float32 stats
+        assert ["g_loss" in stats for stats in lane_stats[k]] == [True, False, True]
+    _assert_nets_close(together, alone, 1e-9)
+    for k, (a, b) in enumerate(zip(alone, together, strict=True)):
+        for name in ("opt_g", "opt_d"):
+            want, got = getattr(a, name).state_dict()["state"], getattr(b, name).state_dict()["state"]
+            assert want.keys() == got.keys() and want
+            for i in want:
+                _assert_close(want[i], got[i], 1e-9, f"lane {k} {name} {i}", floor=1e-12)
+
+
+def test_lane_steps_match_separate_steps_in_float32(accelerator):
+    """In float32, the precision lanes train in, DCGAN's lanes stay within float rounding of separate jobs. (Other
+    archs drift further after a few steps: vmap runs convolutions grouped, which rounds differently, and at
+    initialisation their D's gradients can be ill-conditioned enough that Adam's first steps amplify that.)"""
+    lane_stats, job_stats, together, alone = _steps_alone_and_as_lanes("dcgan", accelerator, torch.float32)
+    for k in range(len(SEEDS)):
+        for i, (got, expected) in enumerate(zip(lane_stats[k], job_stats[k], strict=True)):
+            assert got.keys() == expected.keys()
+            for name in expected:
+                assert got[name] == pytest.approx(expected[name], rel=1e-4, abs=1e-5), f"lane {k} step {i} {name}"
+    _assert_nets_close(together, alone, 1e-4)
+
+
+# --- whole runs ----------------------------------------------------------------------------------------------------
+
+
+def test_lanes_end_where_separate_jobs_end(tmp_path, accelerator, straight):
+    for seed, lane in zip(SEEDS, straight, strict=True):
+        alone = RunDir(tmp_path / f"alone{seed}")
+        job = _job(seed=seed)
+        assert train(job, alone, accelerator, _data(job)) == 0
+        a, b = checkpoint.read(alone.checkpoint_path), checkpoint.read(lane.checkpoint_path)
+        assert (a["job_id"], a["epoch"], a["step"]) == (b["job_id"], b["epoch"], b["step"]) == (job.job_id, 2, 8)
+        for net in ("G", "D"):
+            _assert_close(a[net], b[net], 1e-4, f"seed {seed} {net}")
+        assert len(a["rng"]) == len(b["rng"]) == 1
+        _assert_equal(a["rng"][0], b["rng"][0], f"seed {seed} rng")  # the lane drew exactly the noise the job did
+        ra, rb = alone.metrics(), lane.metrics()
+        assert [(r["epoch"], r["step"]) for r in ra] == [(r["epoch"], r["step"]) for r in rb] == [(1, 4), (2, 8)]
+        for key in ("d_loss", "g_loss"):
+            assert [r[key] for r in rb] == pytest.approx([r[key] for r in ra], rel=1e-5), f"seed {seed} {key}"
+        assert all(r["cuda_graph"] == 0 for r in rb)
+        assert (lane.samples_dir / "epoch_0001.png").is_file() and (lane.samples_dir / "epoch_0002.png").is_file()
+
+
+def test_lanes_keep_each_jobs_ema_of_g(tmp_path, accelerator):
+    jobs = [_job(seed=s, epochs=1, ema=0.9) for s in SEEDS]
+    ended = _train_lanes(jobs, [RunDir(tmp_path / f"lane{s}") for s in SEEDS], accelerator)
+    assert [lane.outcome for lane in ended] == [None, None]
+    for job, lane in zip(jobs, ended, strict=True):
+        alone = RunDir(tmp_path / f"alone{job.train.seed}")
+        train(job, alone, accelerator, _data(job))
+        a, b = checkpoint.read(alone.checkpoint_path)["ema"], checkpoint.read(lane.run.checkpoint_path)["ema"]
+        assert a is not None and b is not None
+        assert a["n_averaged"] == b["n_averaged"] == 4  # one update per G step
+        _assert_close(a, b, 1e-4, f"seed {job.train.seed} ema")
+
+
+class StopAt:
+    """Progress that requests a stop after `batches` steps of `epoch`, as SLURM's warning signal would."""
+
+    def __init__(self, stop, epoch, batches):
+        self.stop, self.epoch, self.batches, self.current, self.seen = stop, epoch, batches, 0, 0
+
+    def epoch_started(self, epoch, steps):
+        self.current, self.seen = epoch, 0
+
+    def step(self):
+        self.seen += 1
+        if self.current == self.epoch and self.seen == self.batches:
+            self.stop.set()
+
+    def epoch_ended(self, record):
+        pass
+
+
+def test_stopped_lanes_checkpoint_and_resume_as_lanes_or_as_separate_jobs(tmp_path, accelerator, straight):
+    jobs, runs = [_job(seed=s) for s in SEEDS], [RunDir(tmp_path / f"lane{s}") for s in SEEDS]
+    stop = StopRequest()
+    ended = _train_lanes(jobs, runs, accelerator, StopAt(stop, 2, 2), stop)
+    for lane, run in zip(ended, runs, strict=True):
+        assert isinstance(lane.outcome, Interrupted)
+        assert (lane.outcome.epoch, lane.outcome.batch) == (2, 2)
+        ckpt = checkpoint.read(run.checkpoint_path)
+        assert (ckpt["epoch"], ckpt["batch"], ckpt["step"]) == (1, 2, 6)
+        assert [r["epoch"] for r in run.metrics()] == [1]
+
+    # Lane 1's mid-epoch checkpoint, resumed as a separate job.
+    shutil.copytree(runs[1].path, tmp_path / "alone1")
+    alone = RunDir(tmp_path / "alone1")
+    assert train(jobs[1], alone, accelerator, _data(jobs[1])) == 1
+    assert [(r["epoch"], r["step"]) for r in alone.metrics()] == [(1, 4), (2, 8)]
+    a, b = checkpoint.read(straight[1].checkpoint_path), checkpoint.read(alone.checkpoint_path)
+    for net in ("G", "D"):
+        _assert_close(a[net], b[net], 1e-4, f"lane 1 resumed alone {net}")
+
+    # Both resumed as lanes: bit for bit where the uninterrupted lanes ended.
+    resumed = _train_lanes(jobs, runs, accelerator)
+    assert [lane.outcome for lane in resumed] == [None, None]
+    for seed, run, ref in zip(SEEDS, runs, straight, strict=True):
+        a, b = checkpoint.read(ref.checkpoint_path), checkpoint.read(run.checkpoint_path)
+        assert (b["epoch"], b["batch"], b["step"]) == (2, 0, 8)
+        for net in ("G", "D"):
+            _assert_equal(a[net], b[net], f"seed {seed} {net} after resume")
+        _assert_equal(a["rng"][0], b["rng"][0], f"seed {seed} rng after resume")
+        assert [(r["epoch"], r["step"]) for r in run.metrics()] == [(1, 4), (2, 8)]
+        for key in ("d_loss", "g_loss", "d_real", "d_fake"):
+            assert [r[key] for r in run.metrics()] == [r[key] for r in ref.metrics()], f"seed {seed} {key}"
+
+
+def _flag_lane_1_at_step_3(monkeypatch):
+    """divergence() names a reason for lane 1's stats at step 3 (it is called per live lane, lane by lane)."""
+    calls, real = itertools.count(), lanes.divergence
+    monkeypatch.setattr(lanes, "divergence", lambda stats: "flagged" if next(calls) == 5 else real(stats))
+    return 3, "flagged"
+
+
+def _poison_lane_1_after_step_2(monkeypatch):
+    """Lane 1's D turns to NaN after step 2, so its losses at step 3 are NaN: a real divergence in one lane."""
+    calls, real = itertools.count(1), lanes.LaneStep.__call__
+
+    def poisoned(self, images, labels, update_g):
+        stats = real(self, images, labels, update_g)
+        if next(calls) == 2:
+            with torch.no_grad():
+                for p in self.D.params.values():
+                    p[1].fill_(float("nan"))
+        return stats
+
+    monkeypatch.setattr(lanes.LaneStep, "__call__", poisoned)
+    return 3, "d_loss is nan"
+
+
+@pytest.mark.parametrize("diverge", [_flag_lane_1_at_step_3, _poison_lane_1_after_step_2], ids=["flagged", "nan"])
+def test_one_lane_diverging_leaves_the_others_undisturbed(tmp_path, accelerator, straight, monkeypatch, diverge):
+    at_step, reason = diverge(monkeypatch)
+    jobs, runs = [_job(seed=s) for s in SEEDS], [RunDir(tmp_path / f"lane{s}") for s in SEEDS]
+    ended = _train_lanes(jobs, runs, accelerator)
+    assert ended[0].outcome is None
+    assert isinstance(ended[1].outcome, Diverged)
+    assert (ended[1].outcome.epoch, ended[1].outcome.step, ended[1].outcome.reason) == (1, at_step, reason)
+    assert not runs[1].checkpoint_path.exists() and runs[1].metrics() == []  # it ended before its first epoch did
+    a, b = checkpoint.read(straight[0].checkpoint_path), checkpoint.read(runs[0].checkpoint_path)
+    for net in ("G", "D"):
+        _assert_equal(a[net], b[net], f"lane 0 {net}")
+    assert [r["d_loss"] for r in runs[0].metrics()] == [r["d_loss"] for r in straight[0].metrics()]
+
+
+def test_every_lane_diverging_ends_the_run(tmp_path, accelerator):
+    jobs = [_job(seed=s, lr_d=1.0e6, lr_g=1.0e6) for s in SEEDS]  # beyond ±1e6 at the first step
+    ended = _train_lanes(jobs, [RunDir(tmp_path / f"lane{s}") for s in SEEDS], accelerator)
+    for lane in ended:
+        assert isinstance(lane.outcome, Diverged) and (lane.outcome.epoch, lane.outcome.step) == (1, 1)
+        assert not lane.run.checkpoint_path.exists()
+
+
+# --- which jobs can be lanes ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "arch, changes, reason",
+    [
+        ("dcgan", {}, ""),
+        ("wgan-gp", {}, "objective wasserstein-gp"),
+        ("dcgan", {"augment": "diffaugment"}, "augment diffaugment"),
+        ("dcgan", {"ema": 0.999}, ""),  # lanes stack their EMAs of G too
+        ("dcgan", {"processes": 2}, "processes: 2"),
+    ],
+)
+def test_why_not_says_why_a_job_cannot_be_a_lane(arch, changes, reason):
+    why = lanes.why_not(_job(arch, **changes))
+    if reason:
+        assert reason in why
+    else:
+        assert why == ""
+
+
+def test_groups_keep_suite_order_and_differ_only_in_the_seed():
+    d0, w0, d1, fast0, w1, d2 = (
+        _job("dcgan", 0),
+        _job("wgan", 0),
+        _job("dcgan", 1),
+        _job("dcgan", 0, lr_d=1e-3),
+        _job("wgan", 1),
+        _job("dcgan", 2),
+    )
+    assert lanes.groups([d0, w0, d1, fast0, w1, d2]) == [[d0, d1, d2], [w0, w1], [fast0]]
+    assert lanes.group_key(d0) == lanes.group_key(d2) != lanes.group_key(fast0)
+    assert lanes.groups([]) == []
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_optimizer_state_round_trips_through_the_stacked_optimizer(optimizer):
+    jobs = [_job(seed=s, optimizer=optimizer) for s in SEEDS]
+    trained = []
+    for job in jobs:
+        torch.manual_seed(job.train.seed)
+        s = build(job, 10)
+        for _ in range(3):  # a few real optimiser steps, each lane on its own batch
+            s.opt_d.zero_grad()
+            s.D(torch.randn(4, 3, 32, 32), None).square().mean().backward()
+            s.opt_d.step()
+        trained.append(s)
+    D = lanes.Stacked.of([s.D for s in trained])
+    stacked = lanes.stacked_optimizer(jobs[0].train, [s.opt_d for s in trained], list(D.params.values()))
+    assert stacked.param_groups[0]["lr"] == trained[0].opt_d.param_groups[0]["lr"]
+
+    fresh = [build(job, 10) for job in jobs]
+    lanes.copy_state(stacked, [s.opt_d for s in fresh], into_lanes=True)
+    for k, (s, f) in enumerate(zip(trained, fresh, strict=True)):
+        want, got = s.opt_d.state_dict()["state"], f.opt_d.state_dict()["state"]
+        assert want.keys() == got.keys() and len(want) == len(list(s.D.parameters()))
+        for i in want:
+            _assert_equal(want[i], got[i], f"lane {k} param {i}")
+
+    # The lanes' states are their own copies, not views of the stacked optimiser's.
+    before = [copy.deepcopy(f.opt_d.state_dict()["state"]) for f in fresh]
+    for p in D.params.values():
+        p.grad = torch.ones_like(p)
+    stacked.step()
+    for f, was in zip(fresh, before, strict=True):
+        now = f.opt_d.state_dict()["state"]
+        for i in was:
+            _assert_equal(was[i], now[i], f"param {i} after a stacked step")
+
+
+# --- suites --------------------------------------------------------------------------------------------------------
+
+
+def _suite(tmp_path: Path, archs: list[str], epochs: int, seeds) -> object:
+    path = tiny_suite(tmp_path / "lanes.yaml", name="lanes", epochs=epochs, seeds=seeds)
+    text = yaml.safe_load(path.read_text())
+    text["matrix"]["arch"] = archs
+    path.write_text(yaml.safe_dump(text))
+    return load_suite(path)
+
+
+def test_a_suite_trains_seeds_as_lanes_and_the_rest_one_by_one(tmp_path, capfd):
+    suite = _suite(tmp_path, ["dcgan", "wgan-gp"], epochs=1, seeds=(0, 1, 2))
+    where = Where(results=tmp_path / "results", data_root=tmp_path, device="cpu")
+    outcome = run_suite(suite, list(suite.jobs), where, seed_batch=True)
+    log = capfd.readouterr().err
+    assert "2 other seeds as lanes" in log and "2 other seeds: trained one by one (objective wasserstein-gp" in log
+    assert sorted(outcome.done) == sorted(job.job_id for job in suite.jobs) and len(outcome.done) == 6
+    assert not (outcome.failed or outcome.interrupted or outcome.diverged or outcome.not_started)
+    for job in suite.jobs:
+        run = job_dir(where.results, suite.name, job.job_id)
+        final = run.final()
+        assert run.state == DONE and final["resumed_from_epoch"] == 0
+        assert [r["epoch"] for r in run.metrics()] == [1]
+        if job.model.arch == "dcgan":
+            assert final["lanes"] == 3
+        else:
+            assert "lanes" not in final, job.job_id
+    again = run_suite(suite, list(suite.jobs), where, seed_batch=True)
+    assert len(again.skipped) == 6 and not again.done
+
+
+class StopAfterEpoch:
+    def __init__(self, stop, epoch):
+        self.stop, self.epoch = stop, epoch
+
+    def epoch_started(self, epoch, steps):
+        pass
+
+    def step(self):
+        pass
+
+    def epoch_ended(self, record):
+        if record["epoch"] == self.epoch:
+            self.stop.set()
+
+
+def test_seeds_whose_checkpoints_stand_apart_run_one_by_one(tmp_path, accelerator, capfd):
+    suite = _suite(tmp_path, ["dcgan"], epochs=2, seeds=(0, 1))
+    where = Where(results=tmp_path / "results", data_root=tmp_path, device="cpu")
+    first = suite.jobs[0]
+    run0 = job_dir(where.results, suite.name, first.job_id)
+    stop = StopRequest()
+    assert run_job(first, run0, accelerator, where.data_root, StopAfterEpoch(stop, 1), stop) == INTERRUPTED
+    assert checkpoint.read(run0.checkpoint_path)["epoch"] == 1
+
+    capfd.readouterr()
+    outcome = run_suite(suite, list(suite.jobs), where, seed_batch=True)
+    assert "cannot train them as lanes (their checkpoints stand at different points)" in capfd.readouterr().err
+    assert sorted(outcome.done) == sorted(job.job_id for job in suite.jobs) and not outcome.failed
+    for job, resumed_from in zip(suite.jobs, (1, 0), strict=True):
+        run = job_dir(where.results, suite.name, job.job_id)
+        final = run.final()
+        assert run.state == DONE and "lanes" not in final and final["resumed_from_epoch"] == resumed_from
+        assert [r["epoch"] for r in run.metrics()] == [1, 2]
+
+
+def test_seed_batch_with_jobs_per_gpu_is_refused_in_one_line(tmp_path):
+    suite = tiny_suite(tmp_path / "s.yaml", name="refused", seeds=(0, 1))
+    results = tmp_path / "results"
+    done = harness("run", str(suite), "--seed-batch", "--jobs-per-gpu", "2", "--results", str(results))
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "--seed-batch" in done.stderr and "--jobs-per-gpu" in done.stderr
+    assert not list(results.rglob("checkpoint.pt"))
+
+
+# --- spectral norm -------------------------------------------------------------------------------------------------
+
+
+LAYERS = {
+    "conv": lambda: nn.Conv2d(4, 8, 3),
+    "conv-transpose": lambda: nn.ConvTranspose2d(8, 4, 4, 2, 1),
+    "linear": lambda: nn.Linear(12, 6),
+}
+
+
+def _input(layer: nn.Module, n: int = 2) -> torch.Tensor:
+    return torch.randn(n, 12) if isinstance(layer, nn.Linear) else torch.randn(n, layer.in_channels, 6, 6)
+
+
+@pytest.mark.parametrize("make", LAYERS.values(), ids=LAYERS.keys())
+def test_spectral_norm_is_torchs_to_the_bit(make):
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    from harness.models.layers import SpectralNorm, sn
+
+    torch.manual_seed(0)
+    theirs = make()
+    ours = copy.deepcopy(theirs)
+    torch.manual_seed(1)  # both draw their initial u from the global generator
+    spectral_norm(theirs)
+    torch.manual_seed(1)
+    sn(ours, True)
+    assert isinstance(ours.parametrizations.weight[0], SpectralNorm)
+    assert theirs.state_dict().keys() == ours.state_dict().keys()
+    _assert_equal(theirs.state_dict(), ours.state_dict(), "initial state")
+    for _ in range(4):  # one power iteration per training forward pass
+        x = _input(theirs)
+        assert torch.equal(theirs(x), ours(x))
+    _assert_equal(theirs.state_dict(), ours.state_dict(), "after training forwards")
+    theirs.eval(), ours.eval()
+    x = _input(theirs)
+    assert torch.equal(theirs(x), ours(x))
+
+
+@pytest.mark.parametrize("make", LAYERS.values(), ids=LAYERS.keys())
+def test_spectral_norm_batches_under_vmap(make):
+    """What it is for: K stacked copies called in one vmap update each copy's u and v as each layer alone would."""
+    from harness.models.layers import sn
+
+    torch.manual_seed(0)
+    layers = [nn.Sequential(sn(make(), True)).train() for _ in range(2)]  # parametrised layers' classes differ
+    alone = copy.deepcopy(layers)
+    params, buffers = stack_module_state(layers)
+    meta = copy.deepcopy(layers[0]).to("meta")
+    xs = torch.stack([_input(layers[0][0]) for _ in layers])
+    for _ in range(3):
+        out = vmap(lambda p, b, x: functional_call(meta, (p, b), (x,)))(params, buffers, xs)
+        for k, layer in enumerate(alone):
+            assert torch.allclose(out[k], layer(xs[k]), rtol=1e-5, atol=1e-6)
+    for k, layer in enumerate(alone):
+        for name, b in layer.named_buffers():
+            assert torch.allclose(buffers[name][k], b, rtol=1e-5, atol=1e-6), f"layer {k} {name}"
