@@ -78,3 +78,21 @@ def fake_run(root, seed, fid, n_samples=64, state=DONE, suite="s") -> JobSpec:
     else:
         run.set_status(FAILED, error="boom: out of memory")
     return job
+
+
+class StopAt:
+    """Progress that requests a stop after `batches` steps of `epoch`, as SLURM's warning signal would."""
+
+    def __init__(self, stop, epoch, batches):
+        self.stop, self.epoch, self.batches, self.current, self.seen = stop, epoch, batches, 0, 0
+
+    def epoch_started(self, epoch, steps):
+        self.current, self.seen = epoch, 0
+
+    def step(self):
+        self.seen += 1
+        if self.current == self.epoch and self.seen == self.batches:
+            self.stop.set()
+
+    def epoch_ended(self, record):
+        pass

@@ -29,7 +29,7 @@ from harness.step import Step
 from harness.store import DONE, INTERRUPTED, RunDir, job_dir
 from harness.suite import load_suite
 from harness.trainer import Diverged, Interrupted, build, train
-from tests.helpers import harness, tiny_job, tiny_suite
+from tests.helpers import StopAt, harness, tiny_job, tiny_suite
 
 
 def _job(arch: str = "dcgan", seed: int = 0, epochs: int = 2, **train_changes) -> JobSpec:
@@ -200,24 +200,6 @@ def test_lanes_keep_each_jobs_ema_of_g(tmp_path, accelerator):
         assert a is not None and b is not None
         assert a["n_averaged"] == b["n_averaged"] == 4  # one update per G step
         _assert_close(a, b, 1e-4, f"seed {job.train.seed} ema")
-
-
-class StopAt:
-    """Progress that requests a stop after `batches` steps of `epoch`, as SLURM's warning signal would."""
-
-    def __init__(self, stop, epoch, batches):
-        self.stop, self.epoch, self.batches, self.current, self.seen = stop, epoch, batches, 0, 0
-
-    def epoch_started(self, epoch, steps):
-        self.current, self.seen = epoch, 0
-
-    def step(self):
-        self.seen += 1
-        if self.current == self.epoch and self.seen == self.batches:
-            self.stop.set()
-
-    def epoch_ended(self, record):
-        pass
 
 
 def test_stopped_lanes_checkpoint_and_resume_as_lanes_or_as_separate_jobs(tmp_path, accelerator, straight):

@@ -8,7 +8,7 @@ from harness import checkpoint
 from harness.data import load_dataset
 from harness.store import RunDir
 from harness.trainer import divergence, train
-from tests.helpers import tiny_job
+from tests.helpers import StopAt, tiny_job
 
 
 @pytest.fixture(scope="module")
@@ -71,24 +71,6 @@ def test_resume_continues_the_epoch_counter_and_matches_an_uninterrupted_run(tmp
         for key in a[name]:
             assert torch.equal(a[name][key], b[name][key]), f"{name}.{key} differs after resume"
     assert [r["d_loss"] for r in straight.metrics()] == [r["d_loss"] for r in resumed.metrics()]
-
-
-class StopAt:
-    """Progress that requests a stop after `batches` steps of `epoch`, as SLURM's warning signal would."""
-
-    def __init__(self, stop, epoch, batches):
-        self.stop, self.epoch, self.batches, self.current, self.seen = stop, epoch, batches, 0, 0
-
-    def epoch_started(self, epoch, steps):
-        self.current, self.seen = epoch, 0
-
-    def step(self):
-        self.seen += 1
-        if self.current == self.epoch and self.seen == self.batches:
-            self.stop.set()
-
-    def epoch_ended(self, record):
-        pass
 
 
 @pytest.mark.parametrize("batches", [2, 4], ids=["mid-epoch", "end-of-epoch"])
