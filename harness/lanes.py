@@ -13,7 +13,6 @@ runs convolutions grouped), not bit for bit."""
 import copy
 import dataclasses
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +22,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from torch.optim.swa_utils import AveragedModel
 
-from harness import batching, checkpoint, graphs, precision, recipes, samples
+from harness import batching, checkpoint, faults, graphs, precision, recipes, samples
 from harness.augment import AUGMENTS
 from harness.batching import EpochShuffle
 from harness.checkpoint import TrainState
@@ -34,7 +33,7 @@ from harness.objectives import OBJECTIVES
 from harness.specs import JobSpec
 from harness.step import stack
 from harness.store import RunDir
-from harness.trainer import Diverged, Interrupted, NoProgress, build, divergence, end_epoch, epoch_record
+from harness.trainer import Diverged, Interrupted, NoProgress, Tally, build, divergence, end_epoch, epoch_record
 
 # Objectives whose losses are plain functions of D's outputs. WGAN-GP's penalty differentiates D with respect to its
 # input inside the loss (torch.autograd.grad), which vmap cannot batch.
@@ -92,22 +91,16 @@ class Stacked:
 
     @torch.no_grad()
     def copy_to(self, nets: list[nn.Module]) -> None:
+        stacked = self.params | self.buffers
         for k, net in enumerate(nets):
             for name, t in [*net.named_parameters(), *net.named_buffers()]:
-                t.copy_((self.params | self.buffers)[name][k])
-
-    @torch.no_grad()
-    def copy_from(self, nets: list[nn.Module]) -> None:
-        for k, net in enumerate(nets):
-            for name, t in [*net.named_parameters(), *net.named_buffers()]:
-                (self.params | self.buffers)[name][k].copy_(t)
+                t.copy_(stacked[name][k])
 
 
 @dataclass
 class StackedEMA:
     """The lanes' EMAs of G as stacked tensors, updated after each G step with the averaging function of their own
-    AveragedModel (recipes.ema: parameters, then buffers), one tensor at a time: it is elementwise, so this is
-    exactly each lane's own update."""
+    AveragedModel (recipes.ema: parameters, then buffers). It is elementwise, so this is each lane's own update."""
 
     tensors: list[torch.Tensor]
     count: int  # AveragedModel's n_averaged, kept on the host: the first update copies instead of averaging
@@ -122,11 +115,16 @@ class StackedEMA:
 
     @torch.no_grad()
     def update(self, G: Stacked) -> None:
-        for ema, current in zip(self.tensors, [*G.params.values(), *G.buffers.values()], strict=True):
-            if self.count == 0:
-                ema.copy_(current)
-            else:
-                self.average([ema], [current.detach()], None)
+        current = [t.detach() for t in (*G.params.values(), *G.buffers.values())]
+        if self.count == 0:
+            torch._foreach_copy_(self.tensors, current)
+        else:
+            by_dtype: dict[torch.dtype, tuple[list, list]] = {}  # as AveragedModel groups them: one call per dtype
+            for ema, cur in zip(self.tensors, current, strict=True):
+                by_dtype.setdefault(ema.dtype, ([], []))[0].append(ema)
+                by_dtype[ema.dtype][1].append(cur)
+            for emas, currents in by_dtype.values():
+                self.average(emas, currents, None)
         self.count += 1
 
     @torch.no_grad()
@@ -159,7 +157,7 @@ def copy_state(opt: torch.optim.Optimizer, opts: list[torch.optim.Optimizer], in
         if into_lanes:
             for k, o in enumerate(opts):
                 o._opt_called = True  # it has stepped, as the stacked optimiser: its schedule need not warn
-                o.state[lanes[k][i]] = {n: v if n == "step" else v[k] for n, v in _cloned(opt.state[p]).items()}
+                o.state[lanes[k][i]] = {n: _lane_slice(n, v, k) for n, v in opt.state[p].items()}
         elif opts[0].state.get(lanes[0][i]):
             states = [o.state[lane[i]] for o, lane in zip(opts, lanes, strict=True)]
             opt.state[p] = {
@@ -167,8 +165,11 @@ def copy_state(opt: torch.optim.Optimizer, opts: list[torch.optim.Optimizer], in
             }
 
 
-def _cloned(state: dict) -> dict:
-    return {n: v.clone() if torch.is_tensor(v) else v for n, v in state.items()}
+def _lane_slice(name: str, value, k: int):
+    """Lane k's own copy of one optimiser-state entry (a clone, not a view that would keep all K lanes' storage)."""
+    if not torch.is_tensor(value):
+        return value
+    return value.clone() if name == "step" else value[k].clone()
 
 
 def lane_generator(seed: int, device: torch.device) -> torch.Generator:
@@ -186,7 +187,11 @@ def rng_state(gen: torch.Generator) -> dict:
 
 
 def set_rng_state(gen: torch.Generator, state: dict) -> None:
-    gen.set_state(state["cuda"][gen.device.index or 0] if gen.device.type == "cuda" else state["torch"])
+    """As checkpoint.set_rng_state for a separate job: a CPU checkpoint resumed on a GPU keeps the seeded stream."""
+    if gen.device.type != "cuda":
+        gen.set_state(state["torch"])
+    elif "cuda" in state:
+        gen.set_state(state["cuda"][gen.device.index or 0])
 
 
 @dataclass
@@ -280,6 +285,7 @@ class Lane:
     loader: Any
     at: checkpoint.Position
     gen: torch.Generator
+    fixed: tuple  # the noise (and labels) of its per-epoch sample grid
     scorer: Any = None
     outcome: Exception | None = None  # Diverged or Interrupted once it has ended so
 
@@ -299,81 +305,89 @@ def open_lane(job: JobSpec, run: RunDir, data: ImageSet, accelerator: Accelerato
     gen = lane_generator(t.seed, device)
     if at.rng:
         set_rng_state(gen, at.rng[0])
-    return Lane(job, run, s, sampler, loader, at, gen, scorer)
+    fixed = samples.fixed_inputs(job.model.z_dim, len(data.class_names), t.seed, device)
+    return Lane(job, run, s, sampler, loader, at, gen, fixed, scorer)
 
 
-def train_lanes(jobs, runs, accelerator, data, scorers, progress=None, stop=None) -> list[Lane]:
+def train_lanes(jobs, runs, accelerator, data, scorers, progress=None, stop=None, diverged=None) -> list[Lane]:
     """Train K lanes to their last epoch, resuming from their checkpoints; returns the lanes, each with its outcome
-    (None: trained to the end). Raises Unbatchable when they cannot train together."""
+    (None: trained to the end). `diverged(lane)` is called as a lane diverges, so its result is recorded at once.
+    Raises Unbatchable when they cannot train together."""
+    progress, stop = progress or NoProgress(), stop or StopRequest()
     with precision.flags(jobs[0].train.precision):
-        return _train_lanes(jobs, runs, accelerator, data, scorers, progress or NoProgress(), stop or StopRequest())
+        lanes = open_lanes(jobs, runs, accelerator, data, scorers)
+        num_classes = len(data.class_names)
+        return _train_lanes(lanes, num_classes, accelerator, progress, stop, diverged or (lambda lane: None))
 
 
-def _train_lanes(jobs, runs, accelerator, data, scorers, progress, stop) -> list[Lane]:
+def open_lanes(jobs, runs, accelerator, data, scorers) -> list[Lane]:
+    """Every lane opened on one copy of the data on the device; Unbatchable when they cannot train together."""
+    device = accelerator.device
     if accelerator.num_processes > 1:
         raise Unbatchable("lanes train in one process")
-    if not batching.fits(data, accelerator.device):
-        raise Unbatchable(f"the dataset does not fit on {accelerator.device}")
-    device = accelerator.device
-    data = dataclasses.replace(data, images=data.images.to(device), labels=data.labels.to(device))  # one copy for all
+    if not batching.fits(data, device):
+        raise Unbatchable(f"the dataset does not fit on {device}")
+    data = dataclasses.replace(data, images=data.images.to(device), labels=data.labels.to(device))
     lanes = [open_lane(j, r, data, accelerator, sc) for j, r, sc in zip(jobs, runs, scorers, strict=True)]
-    at = lanes[0].at
-    if any((lane.at.epoch, lane.at.step, lane.at.batch) != (at.epoch, at.step, at.batch) for lane in lanes):
+    if len({(lane.at.epoch, lane.at.step, lane.at.batch) for lane in lanes}) > 1:
         raise Unbatchable("their checkpoints stand at different points")
     for lane in lanes:
-        lane.run.keep_metrics_through(at.epoch)
-    t, job, num_classes = jobs[0].train, jobs[0], len(data.class_names)
+        lane.run.keep_metrics_through(lane.at.epoch)
+    return lanes
+
+
+def _live(lanes: list[Lane]) -> list[Lane]:
+    return [lane for lane in lanes if lane.outcome is None]
+
+
+def _train_lanes(lanes: list[Lane], num_classes: int, accelerator, progress, stop, diverged) -> list[Lane]:
+    at, t = lanes[0].at, lanes[0].job.train
     states = [lane.s for lane in lanes]
-    train_step = LaneStep.of(jobs, states, [lane.gen for lane in lanes], num_classes)
-    fixed = [samples.fixed_inputs(job.model.z_dim, num_classes, lane.job.train.seed, device) for lane in lanes]
+    train_step = LaneStep.of([lane.job for lane in lanes], states, [lane.gen for lane in lanes], num_classes)
     per_epoch, step = lanes[0].sampler.length // t.batch_size, at.step
 
     for epoch in range(at.epoch + 1, t.epochs + 1):
-        live = [lane for lane in lanes if lane.outcome is None]
-        if not live:
-            break
         resumed = [lane.at.partial if epoch == at.epoch + 1 else {} for lane in lanes]
         batch = at.batch if resumed[0] else 0
         for lane in lanes:
             lane.loader.set_epoch(epoch)
             lane.sampler.skip_in(epoch, batch * t.batch_size)
-        sums = [defaultdict(float, r.get("sums", {})) for r in resumed]
-        counts = [defaultdict(int, r.get("counts", {})) for r in resumed]
-        t0 = time.perf_counter() - resumed[0].get("seconds", 0.0)
+        tallies, t0 = [Tally.resumed(r) for r in resumed], time.perf_counter() - resumed[0].get("seconds", 0.0)
         progress.epoch_started(epoch, len(lanes[0].loader))
         for batches in zip(*(lane.loader for lane in lanes), strict=True):
-            update_g = (step + 1) % t.n_critic == 0
+            update_g = (step + 1) % t.n_critic == 0  # n_critic D steps per G step, counted across epochs
             images, labels = (torch.stack(parts) for parts in zip(*batches, strict=True))
-            for k, (lane, stats) in enumerate(zip(lanes, train_step(images, labels, update_g), strict=True)):
-                if lane.outcome is not None:
-                    continue  # a diverged lane keeps computing (its NaNs stay in its slices) but is not read
-                if reason := divergence(stats):
+            stats = train_step(images, labels, update_g)
+            for lane, lane_stats in zip(lanes, stats, strict=True):
+                if lane.outcome is None and (reason := divergence(lane_stats)):
                     lane.outcome = Diverged(epoch, step + 1, reason)
-                for name, v in stats.items():
-                    sums[k][name], counts[k][name] = sums[k][name] + v, counts[k][name] + 1
+                    diverged(lane)  # it computes on (its NaNs stay in its slices), unread
+            faults.point("step")
+            for tally, lane_stats in zip(tallies, stats, strict=True):
+                tally.add(lane_stats)
             step, batch = step + 1, batch + 1
             progress.step()
-            if all(lane.outcome is not None for lane in lanes) or stop.due(accelerator, step):
+            if not _live(lanes) or stop.due(accelerator, step):
                 break
+        live = [(lane, tally) for lane, tally in zip(lanes, tallies, strict=True) if lane.outcome is None]
+        if not live:
+            return lanes
         train_step.copy_back(states)
-        live = [(k, lane) for k, lane in enumerate(lanes) if lane.outcome is None]
         seconds = time.perf_counter() - t0
-        if batch < per_epoch:  # stopped mid-epoch (or every lane diverged): checkpoint the live lanes' progress
-            for k, lane in live:
-                partial = {"sums": dict(sums[k]), "counts": dict(counts[k]), "seconds": seconds}
-                at_k = checkpoint.Position(epoch - 1, step, batch, partial)
-                _save(lane, accelerator, at_k)
+        if batch < per_epoch:  # stopped mid-epoch: checkpoint the lanes' progress
+            for lane, tally in live:
+                _save(lane, accelerator, checkpoint.Position(epoch - 1, step, batch, tally.partial(seconds)))
                 lane.outcome = Interrupted(epoch, batch)
             return lanes
-        record = {}
-        for k, lane in live:
-            record = epoch_record(epoch, step, seconds, per_epoch * t.batch_size, sums[k], counts[k], lane.s)
+        for lane, tally in live:
+            # Each lane's record times the whole step of K lanes: its images/s are its own; the group's are K times.
+            record = epoch_record(epoch, step, seconds, per_epoch * t.batch_size, tally, lane.s)
             record["cuda_graph"] = 0  # lanes step eagerly
-            end_epoch(lane.job, lane.run, accelerator, lane.s, record, lane.scorer, fixed[k], rng_state(lane.gen))
-        train_step.next_lr(lanes[0].s)
+            end_epoch(lane.job, lane.run, accelerator, lane.s, record, lane.scorer, lane.fixed, rng_state(lane.gen))
+        train_step.next_lr(live[0][0].s)  # a live lane's schedule: a diverged one's is no longer stepped
         progress.epoch_ended(record)
         if epoch < t.epochs and stop.due(accelerator, step, sync=True):
-            for _, lane in live:
+            for lane, _ in live:
                 lane.outcome = Interrupted(epoch + 1, 0)
             return lanes
     return lanes

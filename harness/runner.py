@@ -157,6 +157,8 @@ def _disk_errors(runs: list[RunDir]):
         if (known := explain_os_error(e)) is None:
             raise
         for run in runs:
+            if run.state in FINISHED:  # a lane that had ended before the disk filled keeps its result
+                continue
             with contextlib.suppress(OSError):  # the disk may be too full to take even this
                 run.set_status(FAILED, error=str(known))
         raise known from None
@@ -199,35 +201,52 @@ def _run_job(job, run, accelerator, data_root, progress, stop, trackers) -> str:
 
 def run_lanes(
     jobs: list[JobSpec], runs: list[RunDir], accelerator: Accelerator, data_root: Path, progress=None, stop=None
-) -> list[str]:
+) -> list[str | Exception]:
     """Train jobs that differ only in their seed as lanes of one batched model (harness/lanes.py), each recorded in
     its own run directory as a separate job would be; returns their final states. Raises lanes.Unbatchable (the
-    caller runs them separately) when they cannot train together."""
+    caller runs them separately) when they cannot train together. A lane that fails on its own (writing its results)
+    gives its recorded error in place of a state."""
     with _disk_errors(runs):
         return _run_lanes(jobs, runs, accelerator, data_root, progress, stop)
 
 
-def _run_lanes(jobs, runs, accelerator, data_root, progress, stop) -> list[str]:
+def _run_lanes(jobs, runs, accelerator, data_root, progress, stop) -> list[str | Exception]:
     for job, run in zip(jobs, runs, strict=True):
         _started(job, run, accelerator.num_processes, lanes=len(jobs))
     try:
         data = load_dataset(jobs[0].data, data_root)
         check_batch(jobs[0], data)
-        scorers = [make_scorer(job, data, data_root, accelerator) if job.eval.metrics else (None, None) for job in jobs]
+        made = [make_scorer(job, data, data_root, accelerator) if job.eval.metrics else (None, None) for job in jobs]
+        scorers, protos = [sc for sc, _ in made], [proto for _, proto in made]
         sharp = sharpen(data, jobs[0].data.sharpen)
-        ended = train_lanes(jobs, runs, accelerator, sharp, [scorer for scorer, _ in scorers], progress, stop)
+        ended = train_lanes(jobs, runs, accelerator, sharp, scorers, progress, stop, _record_divergence)
+        return [_conclude(lane, data, proto, accelerator, len(jobs)) for lane, proto in zip(ended, protos, strict=True)]
     except Unbatchable:
         raise
     except BaseException as e:
         for run in runs:
-            _failed(run, e)
+            if run.state == RUNNING:  # lanes already ended (diverged, concluded) keep their own record
+                _failed(run, e)
         raise
-    states = []
-    for lane, (_, proto) in zip(ended, scorers, strict=True):
+
+
+def _record_divergence(lane) -> None:
+    """A lane's divergence, recorded as it happens: the other lanes train on."""
+    _ended_early(lane.job, lane.run, lane.outcome)
+
+
+def _conclude(lane, data: ImageSet, proto, accelerator: Accelerator, k: int) -> str | Exception:
+    """A lane's end, in its own run directory; its state, or the error (recorded) that stopped this lane alone."""
+    try:
         if lane.outcome is None:
-            _finished(lane.job, lane.run, data, proto, accelerator, lane.at.epoch, lanes=len(jobs))
-            states.append(DONE)
-        else:
+            _finished(lane.job, lane.run, data, proto, accelerator, lane.at.epoch, lanes=k)
+            return DONE
+        if isinstance(lane.outcome, Interrupted):
             _ended_early(lane.job, lane.run, lane.outcome)
-            states.append(DIVERGED if isinstance(lane.outcome, Diverged) else INTERRUPTED)
-    return states
+            return INTERRUPTED
+        return DIVERGED  # recorded as it diverged
+    except Exception as e:
+        error = (explain_os_error(e) if isinstance(e, OSError) else None) or e
+        with contextlib.suppress(OSError):  # a full disk may not take even this
+            _failed(lane.run, error)
+        return error

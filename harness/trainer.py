@@ -4,6 +4,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
@@ -145,25 +146,23 @@ def _train(job, run, accelerator, data, scorer, progress, stop) -> int:
         loader.set_epoch(epoch)  # reaches the sampler: the epoch's data order
         sampler.skip_in(epoch, batch * t.batch_size)
         progress.epoch_started(epoch, len(loader))
-        sums, counts = defaultdict(float, resumed.get("sums", {})), defaultdict(int, resumed.get("counts", {}))
-        t0 = time.perf_counter() - resumed.get("seconds", 0.0)
+        tally, t0 = Tally.resumed(resumed), time.perf_counter() - resumed.get("seconds", 0.0)
         for images, labels in loader:
             update_g = (step + 1) % t.n_critic == 0  # n_critic D steps per G step, counted across epochs
             stats = train_step(images, labels, update_g)
             if reason := distributed.first_reason(accelerator, divergence(stats)):
                 raise Diverged(epoch, step + 1, reason)
             faults.point("step")
-            for k, v in stats.items():
-                sums[k], counts[k] = sums[k] + v, counts[k] + 1
+            tally.add(stats)
             step, batch = step + 1, batch + 1
             progress.step()
             if stop.due(accelerator, step):
                 break
         if batch < per_epoch:  # stopped mid-epoch: keep this epoch's progress too
-            partial = {"sums": dict(sums), "counts": dict(counts), "seconds": time.perf_counter() - t0}
+            partial = tally.partial(time.perf_counter() - t0)
             save(run, job, accelerator, s, checkpoint.Position(epoch - 1, step, batch, partial))
             raise Interrupted(epoch, batch)
-        record = epoch_record(epoch, step, time.perf_counter() - t0, per_epoch * t.batch_size, sums, counts, s)
+        record = epoch_record(epoch, step, time.perf_counter() - t0, per_epoch * t.batch_size, tally, s)
         record["cuda_graph"] = int(train_step.mode == "graph")  # how the epoch was stepped
         end_epoch(job, run, accelerator, s, record, scorer, (fixed_z, fixed_y))
         progress.epoch_ended(record)
@@ -172,10 +171,34 @@ def _train(job, run, accelerator, data, scorer, progress, stop) -> int:
     return at.epoch
 
 
-def epoch_record(epoch: int, step: int, seconds: float, images: int, sums, counts, s: TrainState) -> dict[str, Any]:
+@dataclass
+class Tally:
+    """An epoch's running sums of the step stats, and how many steps gave each (g_loss: the G steps only)."""
+
+    sums: defaultdict = field(default_factory=lambda: defaultdict(float))
+    counts: defaultdict = field(default_factory=lambda: defaultdict(int))
+
+    @classmethod
+    def resumed(cls, partial: dict) -> "Tally":
+        """The sums a run stopped mid-epoch had reached (an empty tally for a fresh epoch)."""
+        return cls(defaultdict(float, partial.get("sums", {})), defaultdict(int, partial.get("counts", {})))
+
+    def add(self, stats: dict[str, float]) -> None:
+        for k, v in stats.items():
+            self.sums[k], self.counts[k] = self.sums[k] + v, self.counts[k] + 1
+
+    def means(self) -> dict[str, float]:
+        return {k: v / self.counts[k] for k, v in self.sums.items()}
+
+    def partial(self, seconds: float) -> dict:
+        """What a mid-epoch checkpoint keeps, so the epoch's record comes out as if it had not been interrupted."""
+        return {"sums": dict(self.sums), "counts": dict(self.counts), "seconds": seconds}
+
+
+def epoch_record(epoch: int, step: int, seconds: float, images: int, tally: Tally, s: TrainState) -> dict[str, Any]:
     """An epoch's line of metrics.jsonl: counters, speed, mean losses and D outputs, the learning rates it used."""
     record = {"epoch": epoch, "step": step, "seconds": seconds, "images_per_s": images / seconds}
-    record |= {k: v / counts[k] for k, v in sums.items()}
+    record |= tally.means()
     return record | {"lr_g": s.opt_g.param_groups[0]["lr"], "lr_d": s.opt_d.param_groups[0]["lr"]}
 
 

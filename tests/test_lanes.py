@@ -4,7 +4,9 @@ separate jobs whenever they cannot train together."""
 
 import copy
 import dataclasses
+import errno
 import itertools
+import math
 import shutil
 from pathlib import Path
 
@@ -15,26 +17,28 @@ from accelerate import Accelerator
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from harness import checkpoint, lanes
+from harness import checkpoint, lanes, runner
 from harness.augment import AUGMENTS
 from harness.data import load_dataset
 from harness.distributed import StopRequest
+from harness.errors import DiskError, explain_os_error
 from harness.launch.local import run_suite
 from harness.launch.processes import Where
 from harness.models import ARCHS
 from harness.objectives import OBJECTIVES
-from harness.runner import run_job
+from harness.progress import describe
+from harness.runner import run_job, run_lanes
 from harness.specs import JobSpec
 from harness.step import Step
-from harness.store import DONE, INTERRUPTED, RunDir, job_dir
+from harness.store import DIVERGED, DONE, FAILED, INTERRUPTED, RUNNING, RunDir, job_dir
 from harness.suite import load_suite
 from harness.trainer import Diverged, Interrupted, build, train
 from tests.helpers import StopAt, harness, tiny_job, tiny_suite
 
 
-def _job(arch: str = "dcgan", seed: int = 0, epochs: int = 2, **train_changes) -> JobSpec:
+def _job(arch: str = "dcgan", seed: int = 0, epochs: int = 2, n_images: int = 64, **train_changes) -> JobSpec:
     """A tiny job (z_dim 16, ngf 8, ndf 8, 64 synthetic 32px images, batch 16: 4 steps an epoch) of any arch."""
-    job = tiny_job(epochs=epochs, seed=seed)
+    job = tiny_job(epochs=epochs, seed=seed, n_images=n_images)
     job = dataclasses.replace(job, model=dataclasses.replace(job.model, arch=arch))
     return dataclasses.replace(job, train=dataclasses.replace(job.train, **train_changes))
 
@@ -282,6 +286,106 @@ def test_every_lane_diverging_ends_the_run(tmp_path, accelerator):
         assert not lane.run.checkpoint_path.exists()
 
 
+def _flag(monkeypatch, *calls: int) -> None:
+    """divergence() names a reason ("flagged") at these calls: it is called per live lane, lane by lane, each step
+    (so with 2 lanes, calls 0 and 1 are step 1's; once a lane has diverged only the others are asked)."""
+    count, real = itertools.count(), lanes.divergence
+    monkeypatch.setattr(lanes, "divergence", lambda stats: "flagged" if next(count) in calls else real(stats))
+
+
+class Described:
+    """Progress that reads each epoch's record as the suite's progress does (harness.progress.describe), and calls
+    `look(record)` as each epoch ends."""
+
+    def __init__(self, look=None):
+        self.lines, self.look = [], look
+
+    def epoch_started(self, epoch, steps):
+        pass
+
+    def step(self):
+        pass
+
+    def epoch_ended(self, record):
+        self.lines.append(describe(record))
+        if self.look:
+            self.look(record)
+
+
+def test_every_lane_diverging_the_last_at_an_epochs_last_step_ends_the_run(tmp_path, accelerator, monkeypatch):
+    """Lane 0 diverges at step 1, lane 1 (asked alone from then on) at step 4, the last of the epoch: no lane lives
+    through the epoch, so no epoch ends and no record is written (an empty record once reached the progress)."""
+    _flag(monkeypatch, 0, 4)
+    jobs, runs = [_job(seed=s) for s in SEEDS], [RunDir(tmp_path / f"lane{s}") for s in SEEDS]
+    progress = Described()
+    ended = _train_lanes(jobs, runs, accelerator, progress)
+    assert [type(lane.outcome) for lane in ended] == [Diverged, Diverged]
+    assert [(lane.outcome.epoch, lane.outcome.step, lane.outcome.reason) for lane in ended] == [
+        (1, 1, "flagged"),
+        (1, 4, "flagged"),
+    ]
+    assert progress.lines == []
+    for run in runs:
+        assert not run.checkpoint_path.exists() and run.metrics() == []
+
+
+def test_lanes_train_at_a_live_lanes_learning_rates_after_lane_0_diverges(tmp_path, accelerator, monkeypatch):
+    """A diverged lane's schedule is no longer stepped: after lane 0 diverges in epoch 1, lane 1 still trains at its
+    cosine schedule's rates, so it ends bit for bit where it ends beside a live lane 0 (lr_d differs from lr_g, so
+    each net's rate comes from its own schedule)."""
+    jobs = [_job(seed=s, epochs=3, n_images=32, lr_schedule="cosine", lr_d=4e-4) for s in SEEDS]  # 2 steps an epoch
+    straight = [RunDir(tmp_path / f"straight{s}") for s in SEEDS]
+    assert [lane.outcome for lane in _train_lanes(jobs, straight, accelerator)] == [None, None]
+
+    _flag(monkeypatch, 0)  # lane 0 at step 1
+    runs = [RunDir(tmp_path / f"lane{s}") for s in SEEDS]
+    ended = _train_lanes(jobs, runs, accelerator)
+    assert isinstance(ended[0].outcome, Diverged) and (ended[0].outcome.epoch, ended[0].outcome.step) == (1, 1)
+    assert ended[1].outcome is None
+    a, b = checkpoint.read(straight[1].checkpoint_path), checkpoint.read(runs[1].checkpoint_path)
+    assert (b["epoch"], b["step"]) == (3, 6)
+    for net in ("G", "D"):
+        _assert_equal(a[net], b[net], f"lane 1 {net}")
+    for name in ("opt_g", "opt_d"):
+        assert a[name]["state"].keys() == b[name]["state"].keys()
+        for i in a[name]["state"]:
+            _assert_equal(a[name]["state"][i], b[name]["state"][i], f"lane 1 {name} {i}")
+
+    t, records = jobs[1].train, runs[1].metrics()
+    factors = [0.5 * (1 + math.cos(math.pi * done / 3)) for done in range(3)]  # epoch e trains at lr x f(e - 1)
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    assert [r["lr_g"] for r in records] == pytest.approx([t.lr_g * f for f in factors], rel=1e-12)
+    assert [r["lr_d"] for r in records] == pytest.approx([t.lr_d * f for f in factors], rel=1e-12)
+    assert [r["d_loss"] for r in records] == [r["d_loss"] for r in straight[1].metrics()]
+
+
+def _optimiser_tensors(state: dict) -> list[torch.Tensor]:
+    return [v for per_param in state.values() for v in per_param.values() if torch.is_tensor(v)]
+
+
+def test_each_lanes_checkpoint_holds_its_own_optimiser_state_alone(tmp_path, accelerator):
+    """A lane's optimiser state is its own slice, copied out of the stacked state: no tensor keeps the storage of all
+    K lanes (which torch.save would write whole), so a lane's checkpoint is the size of a separate job's."""
+    jobs = [_job(seed=s, epochs=1) for s in range(4)]
+    ended = _train_lanes(jobs, [RunDir(tmp_path / f"lane{job.train.seed}") for job in jobs], accelerator)
+    assert [lane.outcome for lane in ended] == [None] * 4
+    alone = RunDir(tmp_path / "alone")
+    assert train(jobs[0], alone, accelerator, _data(jobs[0])) == 0
+    expected, size = checkpoint.read(alone.checkpoint_path), alone.checkpoint_path.stat().st_size
+
+    for k, lane in enumerate(ended):
+        ckpt = checkpoint.read(lane.run.checkpoint_path)
+        for name in ("opt_g", "opt_d"):
+            saved = _optimiser_tensors(ckpt[name]["state"])
+            held = _optimiser_tensors(getattr(lane.s, name).state)
+            assert saved and len(saved) == len(held)
+            for t in saved + held:
+                assert t.untyped_storage().nbytes() == t.numel() * t.element_size(), f"lane {k} {name}"
+            assert [t.shape for t in saved] == [t.shape for t in _optimiser_tensors(expected[name]["state"])]
+        got = lane.run.checkpoint_path.stat().st_size
+        assert abs(got - size) <= 0.05 * size, f"lane {k}: {got} bytes, a separate job's {size}"
+
+
 # --- which jobs can be lanes ---------------------------------------------------------------------------------------
 
 
@@ -429,6 +533,56 @@ def test_seed_batch_with_jobs_per_gpu_is_refused_in_one_line(tmp_path):
     assert not list(results.rglob("checkpoint.pt"))
 
 
+# --- run_lanes: each lane's records --------------------------------------------------------------------------------
+
+
+def test_run_lanes_records_a_lanes_divergence_as_it_happens(tmp_path, accelerator, monkeypatch):
+    """Lane 1 diverges at step 2: its status and final.json say so while lane 0 trains on (already when epoch 1
+    ends), and lane 0 ends done, recorded as one of 2 lanes."""
+    _flag(monkeypatch, 3)  # lane 1 at step 2
+    jobs, runs = [_job(seed=s) for s in SEEDS], [RunDir(tmp_path / f"lane{s}") for s in SEEDS]
+    seen = {}
+    progress = Described(lambda record: seen.setdefault(record["epoch"], [RunDir(r.path).state for r in runs]))
+    assert run_lanes(jobs, runs, accelerator, Path("."), progress) == [DONE, DIVERGED]
+    assert seen == {1: [RUNNING, DIVERGED], 2: [RUNNING, DIVERGED]}
+
+    where = {"epoch": 1, "step": 2, "reason": "flagged"}
+    status, final = runs[1].status(), runs[1].final()
+    assert status["state"] == DIVERGED and {k: status[k] for k in where} == where
+    assert final["diverged"] == where and final["job_id"] == jobs[1].job_id and final["seed"] == 1
+    assert runs[1].metrics() == []
+
+    final = runs[0].final()
+    assert runs[0].state == DONE
+    assert final["lanes"] == 2 and final["epochs"] == 2 and final["resumed_from_epoch"] == 0 and "diverged" not in final
+    assert [r["epoch"] for r in runs[0].metrics()] == [1, 2]
+
+
+def test_run_lanes_a_lane_failing_as_it_finishes_fails_alone(tmp_path, accelerator, monkeypatch):
+    """The disk fills as lane 1's final samples are written: lane 1 fails with the one-line disk error (returned in
+    place of its state, not raised), and lane 0 is done."""
+    jobs, runs = [_job(seed=s, epochs=1) for s in SEEDS], [RunDir(tmp_path / f"lane{s}") for s in SEEDS]
+    real = runner.final_samples
+
+    def disk_full_for_lane_1(job, run, num_classes):
+        if run.path == runs[1].path:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(job, run, num_classes)
+
+    monkeypatch.setattr(runner, "final_samples", disk_full_for_lane_1)
+    states = run_lanes(jobs, runs, accelerator, Path("."))
+    line = str(explain_os_error(OSError(errno.ENOSPC, "No space left on device")))
+    assert line.startswith("no space left on device") and len(line.splitlines()) == 1
+    assert len(states) == 2 and states[0] == DONE
+    assert isinstance(states[1], DiskError) and str(states[1]) == line
+
+    status = runs[1].status()
+    assert status["state"] == FAILED and status["error"] == line and "traceback" not in status
+    assert runs[1].final() is None and runs[1].checkpoint_path.exists()  # it resumes from there once there is room
+    assert runs[0].state == DONE and runs[0].final()["lanes"] == 2
+    assert (runs[0].samples_dir / "interpolation.png").is_file()
+
+
 # --- spectral norm -------------------------------------------------------------------------------------------------
 
 
@@ -486,3 +640,46 @@ def test_spectral_norm_batches_under_vmap(make):
     for k, layer in enumerate(alone):
         for name, b in layer.named_buffers():
             assert torch.allclose(buffers[name][k], b, rtol=1e-5, atol=1e-6), f"layer {k} {name}"
+
+
+# --- lane generators -----------------------------------------------------------------------------------------------
+
+
+def test_a_lanes_cpu_generator_state_round_trips():
+    gen = lanes.lane_generator(7, torch.device("cpu"))
+    torch.randn(3, generator=gen)
+    state = lanes.rng_state(gen)
+    assert state.keys() == {"torch"} and torch.equal(state["torch"], gen.get_state())
+    want = torch.randn(8, generator=gen)
+
+    other = lanes.lane_generator(8, torch.device("cpu"))
+    lanes.set_rng_state(other, {"torch": state["torch"]})  # a state with only a "torch" key
+    assert torch.equal(torch.randn(8, generator=other), want)
+    assert torch.equal(lanes.rng_state(other)["torch"], gen.get_state())
+
+    with torch.random.fork_rng(devices=[]):  # the format a separate job resumes: its global generator goes on alike
+        checkpoint.set_rng_state(state)
+        assert torch.equal(torch.randn(8), want)
+
+
+class _CudaGenerator:
+    """Stands in for a CUDA generator (naming a CUDA device needs no GPU): the states it is set to."""
+
+    device = torch.device("cuda", 1)
+
+    def __init__(self):
+        self.states = []
+
+    def set_state(self, state):
+        self.states.append(state)
+
+
+def test_a_cpu_checkpoint_resumed_on_a_gpu_keeps_the_lanes_seeded_stream():
+    """As checkpoint.set_rng_state: a state without "cuda" leaves a CUDA generator as seeded; with "cuda", it takes
+    its device's entry."""
+    gen = _CudaGenerator()
+    lanes.set_rng_state(gen, {"torch": torch.get_rng_state()})
+    assert gen.states == []
+    cuda = [torch.zeros(4, dtype=torch.uint8), torch.ones(4, dtype=torch.uint8)]
+    lanes.set_rng_state(gen, {"torch": torch.get_rng_state(), "cuda": cuda})
+    assert len(gen.states) == 1 and gen.states[0] is cuda[1]

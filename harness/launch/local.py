@@ -126,59 +126,71 @@ def _run_single(suite, job, run, accelerator, where, progress, outcome, stop) ->
     except JobBusy as e:
         state = str(e)
         outcome.busy.append(job.job_id)
-    except HarnessError as e:
-        state = f"failed: {e}"
-        outcome.failed.append((job.job_id, str(e)))
-    except Exception as e:  # the suite goes on; status.json holds the traceback
-        state = f"failed: {type(e).__name__}: {e}"
-        outcome.failed.append((job.job_id, f"{type(e).__name__}: {e} (traceback in {run.status_path})"))
+    except Exception as e:  # the suite goes on; status.json holds the error (and traceback)
+        state = _failed(outcome, job, run, e)
     else:
         _sort(outcome, job.job_id, state)
     progress.job_ended(job.job_id, state)
 
 
+def _failed(outcome: Outcome, job: JobSpec, run: RunDir, e: Exception) -> str:
+    """A failure into the outcome: a harness error as its one line, anything else with where its traceback is."""
+    message = str(e) if isinstance(e, HarnessError) else f"{type(e).__name__}: {e} (traceback in {run.status_path})"
+    outcome.failed.append((job.job_id, message))
+    return f"failed: {message}"
+
+
 def _run_lanes_here(suite, unit, accelerator, where, progress, outcome, stop) -> None:
     """A group of seeds as lanes: each claimed (one held elsewhere is left to its holder), trained together, each
-    sorted by its own final state. When they cannot train together after all, each runs as a separate job."""
+    sorted by its own final state. When fewer than two are left, or they cannot train together after all, each
+    runs as a separate job (unless a stop has come)."""
     with contextlib.ExitStack() as claims:
-        held = []
-        for job, run in unit:
+        held = _claim(unit, claims, progress, outcome)
+        if len(held) > 1:
             try:
-                claims.enter_context(run.claim())
-            except JobBusy as e:
-                outcome.busy.append(job.job_id)
-                progress.job_ended(job.job_id, str(e))
-                continue
-            if run.state in FINISHED:  # finished by another process since the suite looked
-                _sort(outcome, job.job_id, "skipped")
-            else:
-                held.append((job, run))
-        if len(held) < 2:
-            claims.close()
-            for job, run in held:
-                _run_single(suite, job, run, accelerator, where, progress, outcome, stop)
-            return
-        jobs, runs = [job for job, _ in held], [run for _, run in held]
-        progress.job_started(f"{jobs[0].job_id} with {len(jobs) - 1} other seeds as lanes", jobs[0].train.epochs)
+                return _train_as_lanes(held, accelerator, where, progress, outcome, stop)
+            except lanes.Unbatchable as e:
+                progress.log(f"  cannot train them as lanes ({e}); one by one instead")
+    for i, (job, run) in enumerate(held):  # the claims are released: each job claims itself again
+        if stop.local():
+            outcome.not_started += [job.job_id for job, _ in held[i:]]
+            break
+        _run_single(suite, job, run, accelerator, where, progress, outcome, stop)
+
+
+def _claim(unit, claims: contextlib.ExitStack, progress, outcome) -> list[tuple[JobSpec, RunDir]]:
+    """The unit's jobs this process now holds; a job held by another process, or finished since, is sorted."""
+    held = []
+    for job, run in unit:
         try:
-            states = run_lanes(jobs, runs, accelerator, where.data_root, progress, stop)
-        except lanes.Unbatchable as e:
-            progress.log(f"  cannot train them as lanes ({e}); one by one instead")
-            claims.close()
-            for job, run in held:
-                _run_single(suite, job, run, accelerator, where, progress, outcome, stop)
-            return
-        except HarnessError as e:
-            states = [f"failed: {e}"] * len(jobs)
-            outcome.failed += [(job.job_id, str(e)) for job in jobs]
-        except Exception as e:
-            states = [f"failed: {type(e).__name__}: {e}"] * len(jobs)
-            outcome.failed += [(j.job_id, f"{type(e).__name__}: {e} (traceback in {r.status_path})") for j, r in held]
+            claims.enter_context(run.claim())
+        except JobBusy as e:
+            outcome.busy.append(job.job_id)
+            progress.job_ended(job.job_id, str(e))
+            continue
+        if run.state in FINISHED:  # finished by another process since the suite looked
+            _sort(outcome, job.job_id, "skipped")
+            progress.job_ended(job.job_id, "skipped")
         else:
-            for job, state in zip(jobs, states, strict=True):
-                _sort(outcome, job.job_id, state)
-        for job, state in zip(jobs, states, strict=True):
-            progress.job_ended(job.job_id, state)
+            held.append((job, run))
+    return held
+
+
+def _train_as_lanes(held, accelerator, where, progress, outcome, stop) -> None:
+    jobs, runs = [job for job, _ in held], [run for _, run in held]
+    progress.job_started(f"{jobs[0].job_id} with {len(jobs) - 1} other seeds as lanes", jobs[0].train.epochs)
+    try:
+        states = run_lanes(jobs, runs, accelerator, where.data_root, progress, stop)
+    except lanes.Unbatchable:
+        raise
+    except Exception as e:  # the suite goes on; each lane's status.json holds the error
+        states = [e] * len(jobs)
+    for (job, run), state in zip(held, states, strict=True):
+        if isinstance(state, Exception):
+            state = _failed(outcome, job, run, state)
+        else:
+            _sort(outcome, job.job_id, state)
+        progress.job_ended(job.job_id, state)
 
 
 def _sort(outcome: Outcome, job_id: str, state: str) -> None:
