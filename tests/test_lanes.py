@@ -472,7 +472,8 @@ def test_a_suite_trains_seeds_as_lanes_and_the_rest_one_by_one(tmp_path, capfd):
     where = Where(results=tmp_path / "results", data_root=tmp_path, device="cpu")
     outcome = run_suite(suite, list(suite.jobs), where, seed_batch=True)
     log = capfd.readouterr().err
-    assert "2 other seeds as lanes" in log and "2 other seeds: trained one by one (objective wasserstein-gp" in log
+    assert "2 more seed(s) as lanes" in log
+    assert "2 more seed(s): one by one, not as lanes (objective wasserstein-gp" in log
     assert sorted(outcome.done) == sorted(job.job_id for job in suite.jobs) and len(outcome.done) == 6
     assert not (outcome.failed or outcome.interrupted or outcome.diverged or outcome.not_started)
     for job in suite.jobs:

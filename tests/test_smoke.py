@@ -23,8 +23,10 @@ def test_smoke_suite_runs_scores_reports_and_skips_on_rerun(tmp_path, inception_
         return subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env)
 
     started = time.monotonic()
-    first = harness("run", "suites/smoke.yaml", "--results", str(results), "--device", "cpu")
+    # Its two seeds as lanes of one model (--seed-batch): scored, reported and re-scored as two separate jobs are.
+    first = harness("run", "suites/smoke.yaml", "--results", str(results), "--device", "cpu", "--seed-batch")
     assert first.returncode == 0, first.stderr
+    assert "and 1 more seed(s) as lanes" in first.stderr
     report = harness("report", str(results / "smoke"))
     assert report.returncode == 0, report.stderr
     summary = pd.read_csv(results / "smoke" / "summary.csv")

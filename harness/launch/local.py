@@ -110,7 +110,7 @@ def _lane_groups(pending: list[tuple[JobSpec, RunDir]], suite: Suite, progress: 
     for group in lanes.groups([job for job, _ in pending]):
         why = "trackers follow one job per process" if suite.trackers else lanes.why_not(group[0])
         if len(group) > 1 and why:
-            progress.log(f"{group[0].job_id} and {len(group) - 1} other seeds: trained one by one ({why})")
+            progress.log(f"{group[0].job_id} and {len(group) - 1} more seed(s): one by one, not as lanes ({why})")
         if len(group) > 1 and not why:
             units.append([(job, runs[job]) for job in group])
         else:
@@ -178,7 +178,7 @@ def _claim(unit, claims: contextlib.ExitStack, progress, outcome) -> list[tuple[
 
 def _train_as_lanes(held, accelerator, where, progress, outcome, stop) -> None:
     jobs, runs = [job for job, _ in held], [run for _, run in held]
-    progress.job_started(f"{jobs[0].job_id} with {len(jobs) - 1} other seeds as lanes", jobs[0].train.epochs)
+    progress.job_started(f"{jobs[0].job_id} and {len(jobs) - 1} more seed(s) as lanes", jobs[0].train.epochs)
     try:
         states = run_lanes(jobs, runs, accelerator, where.data_root, progress, stop)
     except lanes.Unbatchable:
