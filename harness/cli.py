@@ -70,6 +70,17 @@ def _where(results: Path, data_root: Path | None, device: str, threads: int | No
     return Where(results.resolve(), resolve_data_root(data_root).resolve(), device, threads)
 
 
+def _lane_notes(pending, trackers) -> dict:
+    """For --dry-run --seed-batch: each pending job's place among lanes, or why its seeds train one by one."""
+    from harness import lanes
+
+    notes = {}
+    for group, why in lanes.plan(pending, trackers):
+        for k, job in enumerate(group):
+            notes[job] = f"  (alone: {why})" if why else f"  (lane {k + 1} of {len(group)})"
+    return notes
+
+
 @app.command()
 def run(
     suite_path: SuiteArg,
@@ -98,9 +109,10 @@ def run(
 
     suite, jobs = _jobs(suite_path, only)
     if dry_run:
+        pending = [j for j in jobs if job_dir(results, suite.name, j.job_id).state not in FINISHED]
+        how = _lane_notes(pending, suite.trackers) if seed_batch else {}
         for j in jobs:
-            done = job_dir(results, suite.name, j.job_id).state in FINISHED
-            out.print(f"{'skip' if done else 'run '}  {j.job_id}", highlight=False)
+            out.print(f"{'run ' if j in pending else 'skip'}  {j.job_id}{how.get(j, '')}", highlight=False)
         return
     if jobs_per_gpu < 1:
         raise ConfigError("--jobs-per-gpu must be ≥ 1")

@@ -57,6 +57,15 @@ def groups(jobs: list[JobSpec]) -> list[list[JobSpec]]:
     return list(by_key.values())
 
 
+def plan(jobs: list[JobSpec], trackers: tuple[str, ...] = ()) -> list[tuple[list[JobSpec], str]]:
+    """Every group of jobs that differ only in their seed, with why it cannot train as lanes ('' when it can)."""
+    planned = []
+    for group in groups(jobs):
+        why = "trackers follow one job per process" if trackers else why_not(group[0])
+        planned.append((group, why if len(group) > 1 else "no other seed of it to run"))
+    return planned
+
+
 def why_not(job: JobSpec) -> str:
     """Why this job cannot train as a lane ('' when it can)."""
     t, arch = job.train, ARCHS.get(job.model.arch)

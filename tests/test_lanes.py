@@ -524,6 +524,19 @@ def test_seeds_whose_checkpoints_stand_apart_run_one_by_one(tmp_path, accelerato
         assert [r["epoch"] for r in run.metrics()] == [1, 2]
 
 
+def test_a_dry_run_shows_which_jobs_train_as_lanes_and_why_others_do_not(tmp_path):
+    suite = _suite(tmp_path, ["dcgan", "wgan-gp"], epochs=1, seeds=(0, 1))
+    results = tmp_path / "results"
+    done = harness("run", str(suite.path), "--dry-run", "--seed-batch", "--results", str(results))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert [line.split()[1] for line in lines] == [job.job_id for job in suite.jobs]
+    dcgan = [line for line in lines if "dcgan_" in line]
+    assert dcgan[0].endswith("(lane 1 of 2)") and dcgan[1].endswith("(lane 2 of 2)")
+    assert all("(alone: objective wasserstein-gp" in line for line in lines if "wgan-gp_" in line)
+    assert not results.exists()
+
+
 def test_seed_batch_with_jobs_per_gpu_is_refused_in_one_line(tmp_path):
     suite = tiny_suite(tmp_path / "s.yaml", name="refused", seeds=(0, 1))
     results = tmp_path / "results"

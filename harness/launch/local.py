@@ -104,17 +104,13 @@ def _run_here(
 
 def _lane_groups(pending: list[tuple[JobSpec, RunDir]], suite: Suite, progress: SuiteProgress):
     """The pending jobs as units to run: each group of ≥ 2 jobs that differ only in their seed and can train as
-    lanes, and every other job alone (saying why it cannot be a lane)."""
+    lanes, and every other job alone (saying why a group of seeds cannot be lanes)."""
     runs = dict(pending)
     units = []
-    for group in lanes.groups([job for job, _ in pending]):
-        why = "trackers follow one job per process" if suite.trackers else lanes.why_not(group[0])
-        if len(group) > 1 and why:
+    for group, why in lanes.plan([job for job, _ in pending], suite.trackers):
+        if why and len(group) > 1:
             progress.log(f"{group[0].job_id} and {len(group) - 1} more seed(s): one by one, not as lanes ({why})")
-        if len(group) > 1 and not why:
-            units.append([(job, runs[job]) for job in group])
-        else:
-            units += [[(job, runs[job])] for job in group]
+        units += [[(job, runs[job]) for job in group]] if not why else [[(job, runs[job])] for job in group]
     return units
 
 
