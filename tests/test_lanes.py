@@ -32,7 +32,7 @@ from harness.specs import JobSpec
 from harness.step import Step
 from harness.store import DIVERGED, DONE, FAILED, INTERRUPTED, RUNNING, RunDir, job_dir
 from harness.suite import load_suite
-from harness.trainer import Diverged, Interrupted, build, train
+from harness.trainer import Diverged, Interrupted, NoProgress, build, train
 from tests.helpers import StopAt, harness, tiny_job, tiny_suite
 
 
@@ -489,15 +489,9 @@ def test_a_suite_trains_seeds_as_lanes_and_the_rest_one_by_one(tmp_path, capfd):
     assert len(again.skipped) == 6 and not again.done
 
 
-class StopAfterEpoch:
+class StopAfterEpoch(NoProgress):
     def __init__(self, stop, epoch):
         self.stop, self.epoch = stop, epoch
-
-    def epoch_started(self, epoch, steps):
-        pass
-
-    def step(self):
-        pass
 
     def epoch_ended(self, record):
         if record["epoch"] == self.epoch:

@@ -7,7 +7,7 @@ from accelerate import Accelerator
 from harness import checkpoint
 from harness.data import load_dataset
 from harness.store import RunDir
-from harness.trainer import divergence, train
+from harness.trainer import NoProgress, divergence, train
 from tests.helpers import StopAt, tiny_job
 
 
@@ -34,17 +34,11 @@ def test_a_cpu_epoch_writes_records_samples_and_a_checkpoint(tmp_path, accelerat
     assert ckpt["epoch"] == 2 and ckpt["step"] == 8 and ckpt["job_id"] == job.job_id
 
 
-class StopAfter:
+class StopAfter(NoProgress):
     """Progress that interrupts training once `epoch` is checkpointed, like a kill between epochs."""
 
     def __init__(self, epoch):
         self.epoch = epoch
-
-    def epoch_started(self, epoch, steps):
-        pass
-
-    def step(self):
-        pass
 
     def epoch_ended(self, record):
         if record["epoch"] == self.epoch:
