@@ -254,6 +254,29 @@ def _features(input_id: int, extractor, kwargs: dict) -> dict:
     return features
 
 
+# On a CPU, Inception in channels-last layout runs 2-3x faster than torch-fidelity's default (oneDNN's blocked
+# convolutions; features equal to ~2e-6 relative), and batches of 16 keep its activations in cache (measured on
+# 2 cores: 6.4 img/s at batch 64 contiguous, 15-19 img/s at 8-32 channels-last). Features are per image, so the
+# batch size changes no number.
+CPU_BATCH = 16
+
+
+@functools.cache
+def _cached_extractor(name: str, layers: tuple[str, ...], weights: str | None, mtime_ns: int, cuda: bool):
+    from torch_fidelity import metrics as tf
+
+    kwargs = dict(feature_extractor_weights_path=weights, cuda=cuda, verbose=False)
+    extractor = tf.create_feature_extractor(name, list(layers), **kwargs)
+    return extractor if cuda else extractor.to(memory_format=torch.channels_last)
+
+
+def _extractor(name: str, layers: tuple[str, ...], kwargs: dict):
+    """torch-fidelity's extractor, built once per process (loading ~100 MB of weights took ~1 s a score)."""
+    weights = kwargs.get("feature_extractor_weights_path")
+    mtime = Path(weights).stat().st_mtime_ns if weights else 0  # a rebuilt file is read again
+    return _cached_extractor(name, layers, weights, mtime, bool(kwargs["cuda"]))
+
+
 def _metrics(kwargs: dict) -> dict:
     """torch-fidelity's calculate_metrics for one feature extractor, step by step: its extractor, feature cache,
     IS and precision/recall; FID and KID from the same features in torch on the scoring device (distances.py)."""
@@ -261,7 +284,9 @@ def _metrics(kwargs: dict) -> dict:
 
     wanted = [m for m in ("isc", "fid", "kid", "prc") if kwargs[m]]
     layers = {m: tf.resolve_feature_layer_for_metric(m, **kwargs) for m in wanted}
-    extractor = tf.create_feature_extractor(kwargs["feature_extractor"], sorted(set(layers.values())), **kwargs)
+    extractor = _extractor(kwargs["feature_extractor"], tuple(sorted(set(layers.values()))), kwargs)
+    if not kwargs["cuda"]:
+        kwargs = {**kwargs, "batch_size": min(kwargs["batch_size"], CPU_BATCH)}
     fakes = _features(1, extractor, kwargs)
     reals = _features(2, extractor, kwargs) if set(wanted) - {"isc"} else None
     device = torch.device("cuda" if kwargs["cuda"] else "cpu")
