@@ -12,6 +12,8 @@ ROWS = 8192  # features moved to the device at a time: the sets themselves stay 
 
 def fid(features_1: torch.Tensor, features_2: torch.Tensor, device: torch.device) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets: |mu1 - mu2|^2 + tr(S1 + S2 - 2 sqrt(S1 S2))."""
+    if max(len(features_1), len(features_2)) <= features_1.shape[1]:
+        return fid_from_samples(features_1, features_2, device)
     (mu1, s1), (mu2, s2) = (_moments(f, device) for f in (features_1, features_2))
     diff = mu1 - mu2
     return float(diff @ diff + torch.trace(s1) + torch.trace(s2) - 2 * trace_sqrt_product(s1, s2))
@@ -26,6 +28,20 @@ def trace_sqrt_product(s1: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
     root = (v * w.clamp(min=0).sqrt()) @ v.T
     m = root @ s2 @ root
     return torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0).sqrt().sum()
+
+
+def fid_from_samples(features_1: torch.Tensor, features_2: torch.Tensor, device: torch.device) -> float:
+    """The same distance through the n1 x n2 cross-Gram matrix, for sets smaller than the feature dimension. With
+    centred samples A1, A2 and S_i = A_i^T A_i / (n_i - 1), the non-zero eigenvalues of S1 S2 are the squared singular
+    values of M = A1 A2^T / sqrt((n1 - 1)(n2 - 1)), so tr sqrt(S1 S2) is the sum of M's singular values: exact, with
+    no decomposition of a rank-deficient 2048 x 2048 matrix (two of those took ~2 s a score on a 2-core CPU)."""
+    a1, a2 = (f.to(device, torch.float64) for f in (features_1, features_2))
+    mu1, mu2 = a1.mean(0), a2.mean(0)
+    a1, a2 = a1 - mu1, a2 - mu2
+    n1, n2 = len(a1) - 1, len(a2) - 1
+    diff = mu1 - mu2
+    cross = torch.linalg.svdvals(a1 @ a2.T).sum() / (n1 * n2) ** 0.5
+    return float(diff @ diff + (a1 * a1).sum() / n1 + (a2 * a2).sum() / n2 - 2 * cross)
 
 
 def _moments(x: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

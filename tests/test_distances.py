@@ -25,6 +25,18 @@ def test_fid_equals_torch_fidelity(shift):
     assert distances.fid(a, b, CPU) == pytest.approx(theirs["frechet_inception_distance"], rel=1e-4)
 
 
+@pytest.mark.parametrize(("n1", "n2"), [(16, 16), (64, 40), (250, 256)])
+def test_fid_of_sets_smaller_than_the_dimension_equals_the_covariance_route_and_torch_fidelity(n1, n2):
+    """fid() takes the cross-Gram route below 256 samples here (2048 for Inception): the same number."""
+    a, b = features(n1, 6), features(n2, 7, 0.1)
+    (mu1, s1), (mu2, s2) = distances._moments(a, CPU), distances._moments(b, CPU)
+    covariance = float((mu1 - mu2) @ (mu1 - mu2) + s1.trace() + s2.trace() - 2 * distances.trace_sqrt_product(s1, s2))
+    theirs = fid_statistics_to_metric(fid_features_to_statistics(a), fid_features_to_statistics(b), verbose=False)
+    # 2e-8 apart at n=16: the covariance route takes roots of the singular S1's rounding-noise eigenvalues.
+    assert distances.fid(a, b, CPU) == pytest.approx(covariance, rel=1e-6)
+    assert distances.fid(a, b, CPU) == pytest.approx(theirs["frechet_inception_distance"], rel=1e-4)
+
+
 @pytest.mark.parametrize("n", [100, 2000])  # fewer samples than dimensions: singular covariances, zero eigenvalues
 def test_trace_sqrt_product_equals_the_general_eigenvalue_route(n):
     a, b = features(n, 4).double(), features(n, 5, 0.2).double()
