@@ -1,9 +1,16 @@
-"""Shared fixtures: an isolated cache per test session, offline data loading, and the Inception weights when they
-can be had (HARNESS_INCEPTION_WEIGHTS, or built from ../shared/weights); tests that need them skip otherwise."""
+"""Shared fixtures: an isolated cache per test run, offline data loading, and the Inception weights when they can be
+had (HARNESS_INCEPTION_WEIGHTS, or built from ../shared/weights); tests that need them skip otherwise.
 
+Under pytest-xdist the workers of one run share what is built once: the Inception weights, the unpacked CIFAR-10 copy
+and the reference-feature cache (the harness's own per-reference lock makes racing workers compute each reference
+once), and each worker gets an equal share of the CPU cores (torch threads and OMP_NUM_THREADS for the processes
+its tests start), so two workers on two cores do not fight over each core."""
+
+import fcntl
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,10 +19,36 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
+def pytest_configure(config):
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+
+
+def run_root(tmp_path_factory) -> Path:
+    """A folder shared by every worker of this test run (the run's own temp folder without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextmanager
+def once(path: Path):
+    """Held by one worker at a time: the first builds what `path` names, the others wait and then find it built."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory):
     """Tests never read or write the user's cache, and never try to download datasets."""
-    cache = tmp_path_factory.mktemp("harness-cache")
+    cache = run_root(tmp_path_factory) / "harness-cache"
+    cache.mkdir(exist_ok=True)
     saved = {k: os.environ.get(k) for k in ("HARNESS_CACHE", "HARNESS_OFFLINE", "HARNESS_DATA")}
     os.environ.update(HARNESS_CACHE=str(cache), HARNESS_OFFLINE="1")
     os.environ.pop("HARNESS_DATA", None)
@@ -32,11 +65,12 @@ def _build_weights() -> Path | None:
     if not script.exists():
         return None
     out = Path.home() / ".cache" / "harness" / "inception-fid.pth"
-    if not out.exists():
-        env = {**os.environ, "PYTHON": sys.executable}
-        done = subprocess.run(["bash", str(script), str(out)], env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            return None
+    with once(out):
+        if not out.exists():
+            env = {**os.environ, "PYTHON": sys.executable}
+            done = subprocess.run(["bash", str(script), str(out)], env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                return None
     return out
 
 
@@ -59,8 +93,13 @@ def cifar_root(tmp_path_factory) -> Path:
     archive = SHARED / "datasets" / "cifar10-jpeg.tar.gz"
     if not archive.exists():
         pytest.skip("no ../shared/datasets/cifar10-jpeg.tar.gz on this machine")
-    root = tmp_path_factory.mktemp("data")
-    subprocess.run(["tar", "-xzf", str(archive), "-C", str(root)], check=True)
+    root = run_root(tmp_path_factory) / "data"
+    with once(root):
+        if not (root / "cifar10").is_dir():
+            staging = run_root(tmp_path_factory) / "data.partial"
+            staging.mkdir()
+            subprocess.run(["tar", "-xzf", str(archive), "-C", str(staging)], check=True)
+            staging.rename(root)
     return root
 
 

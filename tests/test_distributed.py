@@ -40,6 +40,7 @@ def test_a_stop_request_comes_from_its_flag_or_its_file(tmp_path):
     assert from_file.due(accelerator, 3)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(  # plain, gradient penalty, pair discriminator; data on the device or from a DataLoader
     ("arch", "data"), [("dcgan", "resident"), ("dcgan", "loader"), ("wgan-gp", "resident"), ("siamese", "resident")]
 )

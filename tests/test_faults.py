@@ -50,6 +50,7 @@ def suite(tmp_path, inception_weights):
     return tiny_suite(tmp_path / "crash.yaml", name="crash", epochs=3, seeds=(0, 1), metrics=["fid"], n_samples=32)
 
 
+@pytest.mark.integration
 def test_killed_at_each_point_the_job_resumes_and_ends_as_if_never_killed(tmp_path, suite):
     results = tmp_path / "results"
     for fault, checkpointed_epoch in FAULTS:
@@ -77,6 +78,7 @@ def test_killed_at_each_point_the_job_resumes_and_ends_as_if_never_killed(tmp_pa
     assert _without_timing(records) == expected
 
 
+@pytest.mark.integration
 def test_a_kill_at_a_random_moment_loses_nothing(tmp_path, suite):
     results, rng = tmp_path / "results", random.Random(8)
     command = [sys.executable, "-m", "harness", "run-job", str(suite), "--index", "1", "--results", str(results)]

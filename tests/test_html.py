@@ -62,6 +62,7 @@ def browser():
     return CHROMIUM
 
 
+@pytest.mark.integration
 def test_chromium_renders_the_report(report, browser, tmp_path):
     shot = tmp_path / "shot.png"
     done = chromium(f"--screenshot={shot}", "--window-size=1280,1600", report.as_uri(), tmp=tmp_path / "profile")

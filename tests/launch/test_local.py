@@ -21,6 +21,7 @@ def _runs(results: Path) -> list[RunDir]:
     return [RunDir(p.parent) for p in sorted(results.rglob("spec.json"))]
 
 
+@pytest.mark.integration
 def test_a_two_process_job_trains_as_two_ranks_and_writes_one_record(tmp_path, inception_weights):
     """processes: 2 → `harness run` starts accelerate launch; two gloo ranks train and split the scoring."""
     eval_kw = {"metrics": ["fid"], "n_samples": 40, "ref_size": 32, "every": 1}
@@ -157,6 +158,7 @@ def test_a_diverging_job_stops_early_as_diverged_and_the_suite_goes_on(tmp_path)
     assert "diverged in epoch 1 at step 1: g_loss" in (results / "blowup" / "report.html").read_text()
 
 
+@pytest.mark.integration
 def test_a_job_diverging_on_two_ranks_stops_on_both_without_a_hang(tmp_path):
     """Ranks agree on the step to stop at (an all-reduce of the flag), so neither waits forever for the other."""
     defaults = {"processes": 2, "lr_d": 1.0e6, "lr_g": 1.0e6}

@@ -21,6 +21,13 @@ HOME = Path("/home/user/harness")  # fixed inputs: the reference scripts must no
 WHERE = Where(results=HOME / "results", data_root=Path("/data/harness"))
 PYTHON = "/home/user/harness/.venv/bin/python"
 
+
+def on_the_cluster(test):
+    """A test of the real cluster: there is one per test run (tests/launch/conftest.py), so under xdist every such
+    test runs on the worker that started it."""
+    return pytest.mark.integration(pytest.mark.xdist_group("slurm")(test))
+
+
 REFERENCES = {
     "cifar_all.sbatch": ("cifar_all.yaml", slurm.SbatchOptions(partition="gpu", max_concurrent=16)),
     "cifar_all-packed.sbatch": (
@@ -120,6 +127,7 @@ def _wait(predicate, timeout: float, what: str) -> None:
         time.sleep(0.5)
 
 
+@on_the_cluster
 def test_submit_runs_every_job_as_an_array_task_and_report_shows_them(slurm, tmp_path, inception_weights, monkeypatch):
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))  # its own reference cache: other tests count theirs
     results = tmp_path / "results"
@@ -139,6 +147,7 @@ def test_submit_runs_every_job_as_an_array_task_and_report_shows_them(slurm, tmp
     assert again.returncode == 0 and "nothing to submit" in again.stdout
 
 
+@on_the_cluster
 @pytest.mark.parametrize("how", ["scontrol-requeue", "time-limit-warning"])
 def test_a_requeued_task_resumes_from_its_checkpoint(slurm, tmp_path, how):
     suite = tiny_suite(tmp_path / "long.yaml", name="long", epochs=6, n_images=4096)
@@ -170,6 +179,7 @@ def test_a_requeued_task_resumes_from_its_checkpoint(slurm, tmp_path, how):
         assert f"requeueing {task}" in log
 
 
+@pytest.mark.integration
 def test_the_two_node_script_trains_one_job_across_two_launchers(tmp_path):
     """The multi-node launch line for real, minus the network: a stand-in `srun` starts the per-node command once
     per "node" (SLURM_NODEID 0 and 1) on this machine, so two accelerate launchers form one 2-rank job."""
