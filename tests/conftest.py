@@ -1,10 +1,11 @@
 """Shared fixtures: an isolated cache per test run, offline data loading, and the Inception weights when they can be
 had (HARNESS_INCEPTION_WEIGHTS, or built from ../shared/weights); tests that need them skip otherwise.
 
-Under pytest-xdist the workers of one run share what is built once: the Inception weights, the unpacked CIFAR-10 copy
-and the reference-feature cache (the harness's own per-reference lock makes racing workers compute each reference
-once), and each worker gets an equal share of the CPU cores (torch threads and OMP_NUM_THREADS for the processes
-its tests start), so two workers on two cores do not fight over each core."""
+Under pytest-xdist the workers of one run share what is built once: the Inception weights, the unpacked CIFAR-10
+copy and the reference-feature cache (the harness's own per-reference lock makes racing workers compute each
+reference once). `--dist loadfile` keeps each file's tests on one worker: one SLURM cluster, module fixtures built
+once. Each worker gets an equal share of the CPU cores (torch threads, and OMP_NUM_THREADS for the processes its
+tests start), so two workers on two cores do not fight over each core."""
 
 import fcntl
 import os
@@ -27,6 +28,28 @@ def pytest_configure(config):
         threads = max(1, (os.cpu_count() or 1) // workers)
         os.environ["OMP_NUM_THREADS"] = str(threads)
         torch.set_num_threads(threads)
+
+
+# The test files that take longest (pytest --durations on 2 cores), longest first. They are collected first, so
+# xdist hands them out before the short ones and no worker is left with two long files at the end while the other
+# idles. Files not named keep their order after these.
+LONGEST_FIRST = [
+    "tests/launch/test_slurm.py",
+    "tests/launch/test_local.py",
+    "tests/test_smoke.py",
+    "tests/test_bad_input.py",
+    "tests/test_faults.py",
+    "tests/test_evaluate.py",
+    "tests/test_zoo.py",
+    "tests/test_concurrency.py",
+    "tests/test_cli.py",
+    "tests/test_distributed.py",
+]
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 def run_root(tmp_path_factory) -> Path:

@@ -222,7 +222,6 @@ def one_error_line(done: subprocess.CompletedProcess, fragments: list[str]) -> s
     return errors[0].removeprefix("error: ")
 
 
-@pytest.mark.xdist_group("bad-input-cli")  # one worker runs every case, as the fixture launches them all at once
 @pytest.mark.parametrize("name", CASES)
 def test_bad_input_is_one_line_and_an_exit_code(outcomes, name):
     _, code, fragments, _ = CASES[name]

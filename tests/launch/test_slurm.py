@@ -22,12 +22,6 @@ WHERE = Where(results=HOME / "results", data_root=Path("/data/harness"))
 PYTHON = "/home/user/harness/.venv/bin/python"
 
 
-def on_the_cluster(test):
-    """A test of the real cluster: there is one per test run (tests/launch/conftest.py), so under xdist every such
-    test runs on the worker that started it."""
-    return pytest.mark.integration(pytest.mark.xdist_group("slurm")(test))
-
-
 REFERENCES = {
     "cifar_all.sbatch": ("cifar_all.yaml", slurm.SbatchOptions(partition="gpu", max_concurrent=16)),
     "cifar_all-packed.sbatch": (
@@ -127,7 +121,7 @@ def _wait(predicate, timeout: float, what: str) -> None:
         time.sleep(0.5)
 
 
-@on_the_cluster
+@pytest.mark.integration
 def test_submit_runs_every_job_as_an_array_task_and_report_shows_them(slurm, tmp_path, inception_weights, monkeypatch):
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))  # its own reference cache: other tests count theirs
     results = tmp_path / "results"
@@ -147,7 +141,7 @@ def test_submit_runs_every_job_as_an_array_task_and_report_shows_them(slurm, tmp
     assert again.returncode == 0 and "nothing to submit" in again.stdout
 
 
-@on_the_cluster
+@pytest.mark.integration
 @pytest.mark.parametrize("how", ["scontrol-requeue", "time-limit-warning"])
 def test_a_requeued_task_resumes_from_its_checkpoint(slurm, tmp_path, how):
     suite = tiny_suite(tmp_path / "long.yaml", name="long", epochs=6, n_images=4096)
