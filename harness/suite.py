@@ -377,6 +377,26 @@ def _yaml_problem(e: yaml.YAMLError) -> str:
     return " ".join(str(problem).split())
 
 
+def _refuse_duplicate_keys(text: str) -> None:
+    """A key given twice in one mapping is an error: YAML keeps the last one silently, so a copy-pasted `epochs:`
+    would change the suite without a word. Keys merged in with `<<` may still be overridden. Reads the node tree
+    (yaml.compose builds no objects)."""
+    stack = [yaml.compose(text, Loader=yaml.SafeLoader)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if (key.tag, key.value) in seen:
+                        problem = f"duplicate key {key.value!r}; keep one of them"
+                        raise yaml.constructor.ConstructorError(None, None, problem, key.start_mark)
+                    seen.add((key.tag, key.value))
+                stack += [key, value]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+
+
 def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     try:
@@ -386,11 +406,13 @@ def load_suite(path: str | Path) -> Suite:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; is this a suite YAML file?") from None
     try:
+        _refuse_duplicate_keys(text)
         raw = yaml.safe_load(text)
+        suite = expand(raw, path.stem)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: malformed YAML{_yaml_position(e, text)}: {_yaml_problem(e)}") from None
-    try:
-        suite = expand(raw, path.stem)
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a suite; a suite is a few levels of mappings") from None
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
     if not is_safe_name(suite.name):

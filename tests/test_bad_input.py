@@ -86,11 +86,21 @@ def _run_job(tmp: Path, suite: Path, *extra: str) -> list[str]:
     return ["run-job", str(suite), "--index", "0", "--results", str(tmp / "results"), "--device", "cpu", *extra]
 
 
+DUPLICATE_KEY = "matrix: {arch: [dcgan], dataset: [synthetic]}\ndefaults:\n  batch_size: 8\n  ngf: 8\n  batch_size: 4\n"
+
 # name: (build(tmp) -> CLI args, fragments the error line contains)
 USAGE = {
     "malformed-yaml": (
         lambda t: _run(t, _text(t / "bad.yaml", "matrix: {arch: [dcgan], dataset: [synthetic]\n")),
         ["malformed YAML", "line 2"],
+    ),
+    "duplicate-key": (
+        lambda t: _run(t, _text(t / "bad.yaml", DUPLICATE_KEY)),
+        ["line 5", "duplicate key 'batch_size'", "keep one of them"],
+    ),
+    "deeply-nested": (
+        lambda t: _run(t, _text(t / "bad.yaml", "name: deep\nmatrix: " + "[" * 5000 + "]" * 5000 + "\n")),
+        ["nested too deeply"],
     ),
     "wrong-type": (
         lambda t: _run(t, _suite(t, {"batch_size": "big"})),
