@@ -78,7 +78,7 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
         return tuple(items)
     if kind is float and isinstance(value, str):
         try:
-            return float(value)  # YAML 1.1 reads '2e-4' as a string
+            value = float(value)  # YAML 1.1 reads '2e-4' as a string; "inf" is refused below like .inf
         except ValueError:
             pass
     ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
@@ -342,10 +342,13 @@ def expand(raw: Any, name: str) -> Suite:
     for i, entry in enumerate(_as_list(raw.get("include") or [], "include", empty_ok=True)):
         jobs.append(_include(expander, entry, f"include[{i}]"))
     unique = {j.job_id: j for j in jobs}  # an include that repeats a matrix job is one job
-    desc = raw.get("description", "")
+    if not unique:
+        raise ConfigError("exclude: drops every job of the matrix and no include adds one; nothing would run")
+    name = _coerce(raw.get("name", name), str, "name")
+    desc = _coerce(raw.get("description") or "", str, "description")
     trackers = [_coerce(t, str, "trackers") for t in _as_list(raw.get("trackers") or [], "trackers", empty_ok=True)]
     tracking.check(tuple(trackers))
-    return Suite(str(raw.get("name", name)), str(desc), tuple(unique.values()), trackers=tuple(dict.fromkeys(trackers)))
+    return Suite(name, desc, tuple(unique.values()), trackers=tuple(dict.fromkeys(trackers)))
 
 
 def _exclude(entry: Any, where: str) -> dict[str, list]:

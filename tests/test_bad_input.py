@@ -42,6 +42,13 @@ def _suite(tmp: Path, defaults=None, matrix=None, datasets=None, **eval_kw) -> P
     return path
 
 
+def _top(tmp: Path, **keys) -> Path:
+    """_suite with top-level keys set (None writes YAML's null)."""
+    path = _suite(tmp)
+    path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), **keys}))
+    return path
+
+
 def _text(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
@@ -101,6 +108,15 @@ USAGE = {
     "deeply-nested": (
         lambda t: _run(t, _text(t / "bad.yaml", "name: deep\nmatrix: " + "[" * 5000 + "]" * 5000 + "\n")),
         ["nested too deeply"],
+    ),
+    "name-null": (lambda t: _run(t, _top(t, name=None)), ["name: expected str, got None"]),
+    "infinity-as-a-string": (
+        lambda t: _run(t, _suite(t, {"lr_g": "inf"})),
+        ["defaults.lr_g", "expected a finite number", "inf"],
+    ),
+    "exclude-drops-every-job": (
+        lambda t: _run(t, _top(t, exclude=[{"arch": ["dcgan"]}])),
+        ["exclude: drops every job of the matrix", "nothing would run"],
     ),
     "wrong-type": (
         lambda t: _run(t, _suite(t, {"batch_size": "big"})),
