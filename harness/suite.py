@@ -135,6 +135,10 @@ def _datasets(mapping: Any) -> dict[str, dict[str, Any]]:
     out = {}
     for label, d in _mapping(mapping, "datasets").items():
         where = f"datasets.{label}"
+        if str(label) in DATASETS:  # its jobs would be called after the registered dataset, but train on another
+            raise ConfigError(
+                f"{where}: {str(label)!r} is a registered dataset; give the variant its own name, e.g. {label}-small"
+            )
         d = _check_keys(d, DATASET_KEYS, where)
         if "source" not in d:
             raise ConfigError(f"{where}.source: missing; valid: {', '.join(DATASETS.names())}")
@@ -344,11 +348,24 @@ def expand(raw: Any, name: str) -> Suite:
     unique = {j.job_id: j for j in jobs}  # an include that repeats a matrix job is one job
     if not unique:
         raise ConfigError("exclude: drops every job of the matrix and no include adds one; nothing would run")
+    _refuse_unused_overrides(expander.overrides, jobs)
     name = _coerce(raw.get("name", name), str, "name")
     desc = _coerce(raw.get("description") or "", str, "description")
     trackers = [_coerce(t, str, "trackers") for t in _as_list(raw.get("trackers") or [], "trackers", empty_ok=True)]
     tracking.check(tuple(trackers))
     return Suite(name, desc, tuple(unique.values()), trackers=tuple(dict.fromkeys(trackers)))
+
+
+def _refuse_unused_overrides(overrides: dict[str, dict[str, Any]], jobs: list[JobSpec]) -> None:
+    """An override no job takes is never applied, so never checked: a misspelt or forgotten name, refused."""
+    used = {"arch": {j.model.arch for j in jobs}, "dataset": {j.data.label for j in jobs}}
+    for kind, blocks in overrides.items():
+        for name in blocks:
+            if name not in used[kind]:
+                raise ConfigError(
+                    f"overrides.{kind}.{name}: no job of this suite has {kind} {name!r}, so these settings never "
+                    f"apply; its jobs use {kind} {', '.join(sorted(used[kind]))}"
+                )
 
 
 def _exclude(entry: Any, where: str) -> dict[str, list]:

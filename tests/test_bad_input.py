@@ -118,6 +118,14 @@ USAGE = {
         lambda t: _run(t, _top(t, exclude=[{"arch": ["dcgan"]}])),
         ["exclude: drops every job of the matrix", "nothing would run"],
     ),
+    "variant-named-like-a-registered-dataset": (
+        lambda t: _run(t, _suite(t, matrix={"dataset": ["cifar10"]}, datasets={"cifar10": {"source": "synthetic"}})),
+        ["datasets.cifar10", "'cifar10' is a registered dataset", "give the variant its own name"],
+    ),
+    "override-no-job-takes": (
+        lambda t: _run(t, _top(t, overrides={"arch": {"wgan": {"ngf": 8}}})),
+        ["overrides.arch.wgan", "no job of this suite has arch 'wgan'", "its jobs use arch dcgan"],
+    ),
     "wrong-type": (
         lambda t: _run(t, _suite(t, {"batch_size": "big"})),
         ["defaults.batch_size", "expected int", "'big'"],

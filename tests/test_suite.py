@@ -304,6 +304,38 @@ BAD_SUITES = {
         ["matrix.dataset (imagefolder)", "needs a 'path'"],
     ),
     "include-not-a-mapping": (suite(include="dcgan"), ["include[0]", "expected a mapping"]),
+    "variant-named-like-a-registered-dataset": (
+        suite(matrix={"dataset": ["cifar10"]}, datasets={"cifar10": {"source": "synthetic"}}),
+        ["datasets.cifar10: 'cifar10' is a registered dataset", "give the variant its own name, e.g. cifar10-"],
+    ),
+    "variant-named-like-its-own-source": (
+        suite(datasets={"synthetic": {"source": "synthetic", "n_images": 100}}),
+        ["datasets.synthetic: 'synthetic' is a registered dataset"],
+    ),
+    "override-for-an-arch-no-job-has": (
+        suite(overrides={"arch": {"wgan": {"ngf": 8}}}),
+        ["overrides.arch.wgan: no job of this suite has arch 'wgan'", "its jobs use arch dcgan"],
+    ),
+    "override-for-a-dataset-no-job-has": (
+        suite(matrix={"arch": ["dcgan", "sngan"]}, overrides={"dataset": {"cifar10": {"batch_size": 0}}}),
+        ["overrides.dataset.cifar10: no job of this suite has dataset 'cifar10'", "its jobs use dataset synthetic"],
+    ),
+    "override-for-a-variant-no-job-has": (
+        suite(datasets={"pets": {"source": "cifar10", "classes": ["cat"]}}, overrides={"dataset": {"pets": {}}}),
+        ["overrides.dataset.pets: no job of this suite has dataset 'pets'"],
+    ),
+    "override-for-an-excluded-dataset": (
+        suite(
+            matrix={"dataset": ["synthetic", "cifar10"]},
+            exclude=[{"dataset": "cifar10"}],
+            overrides={"dataset": {"cifar10": {"ngf": 8}}},
+        ),
+        ["overrides.dataset.cifar10: no job of this suite has dataset 'cifar10'"],
+    ),
+    "override-that-makes-its-jobs-invalid": (
+        suite(matrix={"dataset": ["synthetic", "cifar10"]}, overrides={"dataset": {"synthetic": {"batch_size": 4096}}}),
+        ["matrix.batch_size: 4096 > 2048 training images", "synthetic's default size"],
+    ),
 }
 
 
@@ -324,6 +356,13 @@ def test_bad_suite_raises_one_line_config_error(tmp_path, request, raw, fragment
     assert str(path) in msg
     for fragment in fragments:
         assert fragment in msg, f"{fragment!r} not in {msg!r}"
+
+
+def test_an_override_taken_by_an_include_entry_alone_is_used():
+    include = [{"arch": "wgan", "dataset": "cifar10", "epochs": 1}]
+    raw = suite(include=include, overrides={"arch": {"wgan": {"ngf": 8}}, "dataset": {"cifar10": {"ndf": 16}}})
+    jobs = {j.model.arch: j for j in expand(raw, "t").jobs}
+    assert (jobs["wgan"].model.ngf, jobs["wgan"].model.ndf, jobs["dcgan"].model.ngf) == (8, 16, 64)
 
 
 def test_a_dataset_variant_overrides_defaults_and_is_overridden_by_overrides():
