@@ -2,7 +2,10 @@
 
 import io
 import os
+import struct
+import zlib
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -175,3 +178,81 @@ def test_no_images_raises_data_error(tmp_path, layout):
     with pytest.raises(DataError, match="no images") as err:
         read_tree(target, 16)
     assert str(target) in str(err.value)
+
+
+def png_file(width: int, height: int, bit_depth: int, colour_type: int, rows: bytes) -> bytes:
+    """A PNG written by hand: 16-bit colour PIL cannot save, and huge images whose pixels are all one byte."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+
+
+def bomb_png(pixels: int) -> bytes:
+    """A real black 1-bit PNG of about `pixels` pixels: a few kB on disk, gigabytes once decoded to RGB."""
+    width = 10_000
+    height = -(-pixels // width)
+    return png_file(width, height, 1, 0, (b"\x00" + bytes(width // 8)) * height)
+
+
+def rows16(pixels: list[tuple[int, ...]], width: int) -> bytes:
+    """Rows of big-endian 16-bit samples, each behind PNG's 'no filter' byte."""
+    samples = [struct.pack(f">{len(p)}H", *p) for p in pixels]
+    return b"".join(b"\x00" + b"".join(samples[i : i + width]) for i in range(0, len(samples), width))
+
+
+GREY16 = [0, 255, 256, 32768, 40000, 65535]
+
+
+def test_16_bit_grey_pngs_are_scaled_to_8_bits_not_clipped_to_white(tmp_path):
+    (tmp_path / "a").mkdir()
+    Image.fromarray(np.array([GREY16] * 6, dtype=np.uint16)).save(tmp_path / "a" / "pil.png")  # as PIL writes one
+    (tmp_path / "a" / "raw.png").write_bytes(png_file(6, 6, 16, 0, rows16([(v,) for v in GREY16] * 6, 6)))
+    for path in (tmp_path / "a").iterdir():
+        with Image.open(path) as im:
+            assert im.mode.startswith("I"), im.mode  # a mode PIL's own convert("RGB") clips at 255
+    images, _, _ = read_tree(tmp_path, 6)
+    expected = [v >> 8 for v in GREY16]
+    assert expected == [0, 0, 1, 128, 156, 255]
+    assert (images == torch.tensor(expected, dtype=torch.uint8)).all()  # every channel, row and file
+
+
+@pytest.mark.parametrize(
+    "colour_type, pixel, expected",
+    [(2, (65535, 32768, 256), [255, 128, 1]), (6, (40000, 1000, 65535, 30000), [156, 3, 255])],
+    ids=["rgb", "rgba"],
+)
+def test_16_bit_colour_pngs_keep_their_high_byte(tmp_path, colour_type, pixel, expected):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.png").write_bytes(png_file(4, 4, 16, colour_type, rows16([pixel] * 16, 4)))
+    images, _, _ = read_tree(tmp_path, 4)
+    assert images[0, :, 0, 0].tolist() == expected
+    assert (images[0] == images[0, :, :1, :1]).all()
+
+
+@pytest.mark.parametrize("times", [1, 2], ids=["warns", "raises"])
+def test_an_image_beyond_pils_decompression_bomb_limit_is_refused_undecoded(tmp_path, times):
+    """Past MAX_IMAGE_PIXELS PIL only warns (and would decode it, here 270 MB as RGB); past twice it raises."""
+    write_pngs(tmp_path / "a", rand_images(1))
+    bomb = tmp_path / "a" / "bomb.png"
+    bomb.write_bytes(bomb_png(times * Image.MAX_IMAGE_PIXELS + 1))
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(DataError, match="decompression bomb") as err:
+        read_tree(tmp_path, 16)
+    message = str(err.value)
+    assert message.startswith(f"unreadable image {bomb}: ") and message.endswith("; remove or replace the file")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("links", [{"x.png": "x.png"}, {"x.png": "y.png", "y.png": "x.png"}, {"x.png": "gone.png"}],
+                         ids=["self", "pair", "dangling"])  # fmt: skip
+def test_a_symlink_loop_or_dangling_link_is_an_unreadable_image(tmp_path, links):
+    write_pngs(tmp_path / "a", rand_images(1))
+    for name, target in links.items():
+        (tmp_path / "a" / name).symlink_to(target)
+    with pytest.raises(DataError) as err:
+        read_tree(tmp_path, 16)
+    reason = "No such file or directory" if "gone.png" in links.values() else "Too many levels of symbolic links"
+    assert str(err.value) == f"unreadable image {tmp_path / 'a' / 'x.png'}: {reason}; remove or replace the file"

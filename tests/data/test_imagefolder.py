@@ -2,11 +2,15 @@
 
 import pytest
 import torch
+import yaml
+from PIL import Image
 
 from harness.data import load_dataset
 from harness.errors import ConfigError, DataError
 from harness.specs import DataSpec
 from tests.conftest import write_pngs
+from tests.data.test_folder import bomb_png
+from tests.helpers import harness, tiny_suite
 
 
 def rand_images(n, seed, size=24):
@@ -97,3 +101,29 @@ def test_a_split_folder_without_the_asked_split_is_an_error_not_a_class(tmp_path
     assert len(load_dataset(spec, tmp_path, "train")) == 2
     with pytest.raises(DataError, match="no test/ folder"):
         load_dataset(spec, tmp_path, "test")
+
+
+def _planted(folder, kind: str):
+    """An image folder of good images and one bad file: a decompression bomb or a symlink loop."""
+    write_pngs(folder / "a", rand_images(2, seed=7))
+    bad = folder / "a" / "x.png"
+    if kind == "bomb":
+        bad.write_bytes(bomb_png(Image.MAX_IMAGE_PIXELS + 1))
+    else:
+        bad.symlink_to("y.png")
+        (folder / "a" / "y.png").symlink_to("x.png")
+    return bad
+
+
+@pytest.mark.parametrize("kind", ["bomb", "loop"])
+def test_through_the_cli_a_bomb_or_a_symlink_loop_is_one_unreadable_image_line(tmp_path, kind):
+    bad = _planted(tmp_path / "img", kind)
+    suite = tiny_suite(tmp_path / "s.yaml", name="bad", epochs=1, defaults={"path": str(tmp_path / "img")})
+    raw = yaml.safe_load(suite.read_text())
+    raw["matrix"]["dataset"] = ["imagefolder"]
+    suite.write_text(yaml.safe_dump(raw))
+    done = harness("run-job", str(suite), "--index", "0", "--results", str(tmp_path / "results"), "--device", "cpu")
+    assert done.returncode == 1, done.stderr
+    [line] = [line for line in done.stderr.splitlines() if line.startswith(("error:", "internal error:"))]
+    assert line.startswith(f"error: unreadable image {bad}: ") and line.endswith("; remove or replace the file")
+    assert "Traceback" not in done.stderr
