@@ -5,7 +5,7 @@ import pytest
 
 from harness import aggregate, atomic, protocols, report
 from harness.specs import DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec
-from harness.store import RunDir
+from harness.store import RunDir, read_runs
 
 ARCHS, SEEDS, JOBS = ("dcgan", "wgan-gp", "sngan", "sagan"), 5, 1000
 
@@ -37,7 +37,7 @@ def results(tmp_path_factory):
 
 def test_aggregate_1000_jobs(benchmark, results):
     def aggregate_and_tabulate():
-        jobs = aggregate.jobs_frame(results)
+        jobs = aggregate.jobs_frame(read_runs(results)[0])
         return jobs, report.by_config(jobs), report.markdown(jobs)
 
     jobs, configs, text = benchmark(aggregate_and_tabulate)

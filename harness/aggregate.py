@@ -1,4 +1,5 @@
-"""Run directories -> tidy pandas frames: one row per job, and one row per (job, epoch) for curves."""
+"""Validated run records (store.read_runs) -> tidy pandas frames: one row per job, one row per (job, epoch) for
+curves, one per score, and the damaged runs left out of them."""
 
 import dataclasses
 import hashlib
@@ -7,9 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.errors import Damaged
 from harness.models import ARCHS
 from harness.specs import JobSpec
-from harness.store import iter_runs
+from harness.store import Record, RunDir
 
 # Spec fields shown elsewhere in a row (or that only say how the job is scored), left out of `variant`.
 SHOWN = {"arch", "label", "source", "classes", "resolution", "epochs", "seed"}
@@ -50,13 +52,13 @@ def config_id(spec: JobSpec) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
 
 
-def _job_row(run) -> dict:
-    spec, status, final = run.spec(), run.status(), run.final() or {}
+def _job_row(r: Record) -> dict:
+    spec, status, final = r.spec, r.status, r.final or {}
     proto = final.get("protocol") or {}
     ref = proto.get("reference") or {}
     return {
-        "suite": run.path.parent.name,
-        "job_id": run.path.name,  # the id it ran under: a spec reloaded with newer defaults may hash differently
+        "suite": r.run.path.parent.name,
+        "job_id": r.run.path.name,  # the id it ran under: a spec reloaded with newer defaults may hash differently
         "arch": spec.model.arch,
         "config": config_id(spec),
         "dataset": spec.data.label,
@@ -75,38 +77,43 @@ def _job_row(run) -> dict:
     }
 
 
-def jobs_frame(root: Path) -> pd.DataFrame:
-    runs = list(iter_runs(root))
-    specs = [run.spec() for run in runs]
-    rows = [{**_job_row(run), "variant": v} for run, v in zip(runs, variants(specs), strict=True)]
+def jobs_frame(runs: list[Record]) -> pd.DataFrame:
+    rows = [{**_job_row(r), "variant": v} for r, v in zip(runs, variants([r.spec for r in runs]), strict=True)]
     frame = pd.DataFrame(rows, columns=JOB_COLUMNS)
     numeric = ["fid", "kid", "kid_std", "is", "is_std", "train_seconds", "images_per_s", "n_samples"]
     frame[numeric] = frame[numeric].apply(pd.to_numeric)
     return frame
 
 
-def epochs_frame(root: Path) -> pd.DataFrame:
+def damaged_frame(damaged: list[tuple[RunDir, Damaged]]) -> pd.DataFrame:
+    """The runs left out of every table because a record is damaged: which file, what is wrong, what to do."""
+    rows = [{"suite": run.path.parent.name, "job_id": run.path.name, "file": Path(e.path).name,
+             "problem": e.problem, "fix": e.fix} for run, e in damaged]  # fmt: skip
+    return pd.DataFrame(rows, columns=["suite", "job_id", "file", "problem", "fix"])
+
+
+def epochs_frame(runs: list[Record]) -> pd.DataFrame:
     rows = []
-    for run in iter_runs(root):
-        spec = run.spec()
-        for record in run.metrics():
-            rows.append({"job_id": run.path.name, "arch": spec.model.arch, "dataset": spec.data.label,
+    for r in runs:
+        spec = r.spec
+        for record in r.metrics:
+            rows.append({"job_id": r.run.path.name, "arch": spec.model.arch, "dataset": spec.data.label,
                          "resolution": spec.data.resolution, "seed": spec.train.seed, **record})  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def scores_frame(root: Path) -> pd.DataFrame:
+def scores_frame(runs: list[Record]) -> pd.DataFrame:
     """Every score of every job, long format: the training-time scores (final.json) and each `harness score` record,
     one row per (job, epoch, protocol). Numbers under different protocols never share a row."""
     rows = []
-    for run in iter_runs(root):
-        spec, final = run.spec(), run.final()
+    for r in runs:
+        spec, final = r.spec, r.final
         records = [({**final, "epoch": final.get("scored_epoch")}, "train")] if final and final.get("protocol") else []
-        records += [(r, r.get("by", "harness score")) for r in run.scores()]
+        records += [(score, score.get("by", "harness score")) for score in r.scores]
         for record, source in records:
             proto = record["protocol"]
             ref = proto["reference"]
-            rows.append({"job_id": run.path.name, "arch": spec.model.arch, "dataset": spec.data.label,
+            rows.append({"job_id": r.run.path.name, "arch": spec.model.arch, "dataset": spec.data.label,
                          "resolution": spec.data.resolution, "seed": spec.train.seed, "epoch": record.get("epoch"),
                          "protocol": proto.get("name", "unnamed"), "n_samples": proto["n_samples"],
                          "reference": f"{ref['split']} n={ref['n']}", "extractor": proto["extractor"],

@@ -14,7 +14,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from harness import atomic
-from harness.errors import HarnessError
+from harness.errors import Damaged, HarnessError
 from harness.store import RunDir
 
 # The header: MAGIC, the payload's CRC-32 and length, a newline, then torch.save's bytes. A CRC, not a cryptographic
@@ -117,20 +117,24 @@ def save(run: RunDir, job_id: str, at: Position, s: TrainState, unwrap) -> None:
 def latest(run: RunDir, job_id: str | None = None) -> dict | None:
     """The newest intact checkpoint of this job: checkpoint.pt, else (damaged, or a crash between the two renames
     left none) checkpoint.prev.pt. A damaged file is set aside as *.corrupt so the next save cannot rotate it in."""
-    for path in (run.checkpoint_path, run.previous_checkpoint_path):
-        try:
-            ckpt = read(path)
-        except FileNotFoundError:  # none yet, or another rank of this job has just set it aside
-            continue
-        except Corrupt as e:
-            warnings.warn(f"{e}; set aside as {path.name}.corrupt, trying an older checkpoint", stacklevel=2)
-            with contextlib.suppress(FileNotFoundError):  # every rank finds it damaged; the first moves it
-                path.replace(path.with_name(path.name + ".corrupt"))
-            continue
+    for path, ckpt in _intact(run):
         if job_id is None or ckpt.get("job_id") == job_id:
             return ckpt
         warnings.warn(f"{path} belongs to another job; not used", stacklevel=2)
     return None
+
+
+def _intact(run: RunDir):
+    """(path, contents) of the run's readable checkpoints, newest first."""
+    for path in (run.checkpoint_path, run.previous_checkpoint_path):
+        try:
+            yield path, read(path)
+        except FileNotFoundError:  # none yet, or another rank of this job has just set it aside
+            continue
+        except Corrupt as e:
+            warnings.warn(f"{e}; set aside as {path.name}.corrupt, trying an older checkpoint", stacklevel=3)
+            with contextlib.suppress(FileNotFoundError):  # every rank finds it damaged; the first moves it
+                path.replace(path.with_name(path.name + ".corrupt"))
 
 
 def load(run: RunDir, job_id: str, s: TrainState, unwrap) -> Position:
@@ -148,12 +152,10 @@ def load(run: RunDir, job_id: str, s: TrainState, unwrap) -> Position:
     return Position(ckpt["epoch"], ckpt["step"], ckpt.get("batch", 0), ckpt.get("partial") or {}, ckpt["rng"])
 
 
-def save_snapshot(run: RunDir, epoch: int, s: TrainState, unwrap) -> None:
+def save_snapshot(run: RunDir, job_id: str, epoch: int, s: TrainState, unwrap) -> None:
     """G's weights (and EMA) at a scored epoch, so any scored epoch can be re-scored later under another protocol."""
-    write(
-        snapshot_path(run, epoch),
-        {"epoch": epoch, "G": unwrap(s.G).state_dict(), "ema": s.ema.state_dict() if s.ema is not None else None},
-    )
+    ema = s.ema.state_dict() if s.ema is not None else None
+    write(snapshot_path(run, epoch), {"job_id": job_id, "epoch": epoch, "G": unwrap(s.G).state_dict(), "ema": ema})
 
 
 def snapshot_path(run: RunDir, epoch: int):
@@ -165,13 +167,16 @@ def load_generator(run: RunDir, G: nn.Module, use_ema: bool, epoch: int | None =
     `epoch`; returns the epoch loaded."""
     path = snapshot_path(run, epoch) if epoch is not None else None
     try:
-        ckpt = latest(run) if path is None else read(path) if path.exists() else None
+        path, ckpt = next(_intact(run), (None, None)) if path is None else (path, read(path) if path.exists() else None)
     except Corrupt as e:
         raise HarnessError(f"{e}; re-score another epoch, or retrain the job") from None
     if ckpt is None:
         have = sorted(int(p.stem.split("_")[1]) for p in run.snapshots_dir.glob("epoch_*.pt"))
         what = f"no snapshot of epoch {epoch}" if epoch is not None else "no intact checkpoint"
         raise HarnessError(f"{run.path}: {what}; snapshots exist for epochs: {have or 'none'}")
+    owner = ckpt.get("job_id", run.job_id)  # snapshots from before they named their job are trusted
+    if run.job_id is not None and owner != run.job_id:
+        raise Damaged(path, f"it holds job {owner}'s weights, not this job's", "restore this job's file, or retrain it")
     if use_ema and ckpt.get("ema") is not None:
         weights = {k.removeprefix("module."): v for k, v in ckpt["ema"].items() if k.startswith("module.")}
         G.load_state_dict(weights)

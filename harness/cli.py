@@ -126,15 +126,18 @@ def run(
         + (f", {len(outcome.busy)} running in another process" if outcome.busy else "")
         + (f", {len(outcome.interrupted)} interrupted" if outcome.interrupted else "")
         + (f", {len(outcome.not_started)} not started" if outcome.not_started else "")
+        + (f", {len(outcome.damaged)} damaged (not run)" if outcome.damaged else "")
         + f" → {results / suite.name}",
         highlight=False,
     )
     for job_id, error in outcome.failed:
-        err.print(f"failed {job_id}: {error}", highlight=False)
+        err.print(f"failed {job_id}: {error}", markup=False, highlight=False)
+    for job_id, error in outcome.damaged:
+        err.print(f"damaged {job_id}: {error}", markup=False, highlight=False)
     if outcome.interrupted or outcome.not_started:
         err.print("interrupted: run the same command again to resume from the checkpoints", highlight=False)
         raise typer.Exit(130)
-    if outcome.failed:
+    if outcome.failed or outcome.damaged:
         raise typer.Exit(1)
 
 
@@ -225,13 +228,17 @@ def report(
     report.html. With --metric / --group-by / --where, also print that cut as Markdown tables."""
     from harness.aggregate import jobs_frame
     from harness.report import write_report
+    from harness.store import read_runs
     from harness.tables import METRICS, ROWS, markdown, summarise
 
-    for path in write_report(results_dir, out_dir):
+    written, damaged = write_report(results_dir, out_dir)
+    for path in written:
         out.print(f"wrote {path}", highlight=False)
+    for run, e in damaged:
+        err.print(f"damaged {run.path.name} (left out of the tables): {e}", markup=False, highlight=False)
     if metric or group_by or where:
         rows = [c.strip() for c in group_by.split(",")] if group_by else ROWS
-        tables = summarise(jobs_frame(results_dir), rows, metric or list(METRICS), _filters(where or []))
+        tables = summarise(jobs_frame(read_runs(results_dir)[0]), rows, metric or list(METRICS), _filters(where or []))
         if not tables:
             err.print("no finished job matches --where", highlight=False)
         for protocol, table in tables.items():
@@ -262,7 +269,7 @@ def status(suite_path: SuiteArg, results: ResultsOpt = Path("results")) -> None:
     out.print(f"{suite.name}: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ORDER), highlight=False)
     for s in states:
         if s.state != "done":
-            out.print(f"  {s.state:11} {s.job_id}  {s.detail}", markup=False, highlight=False)
+            out.print(f"  {s.state:11} {s.job_id}  {s.detail}", markup=False, highlight=False, soft_wrap=True)
     for line in array_summary(Where(results.resolve(), Path()), suite.name):
         out.print(line, highlight=False)
 
@@ -282,10 +289,17 @@ def score(
 
     check_device(device, ("cpu", "cuda"))
     epoch = None if checkpoint == "latest" else _epoch(checkpoint)
+    damaged = 0
     for job_id, record in rescore_all(target, protocol, resolve_data_root(data_root), device, epoch):
+        if isinstance(record, HarnessError):
+            err.print(f"damaged {job_id} (not scored): {record}", markup=False, highlight=False)
+            damaged += 1
+            continue
         scores = "  ".join(f"{k} {record[k]:.4g}" for k in ("fid", "kid", "is", "precision", "recall") if k in record)
         line = f"{job_id} epoch {record['epoch']} [{record['protocol']['name']}]: {scores}"
         out.print(line, markup=False, highlight=False)
+    if damaged:
+        raise typer.Exit(1)
 
 
 def _epoch(text: str) -> int:

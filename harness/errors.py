@@ -23,6 +23,15 @@ class EvalError(HarnessError):
     """Scoring cannot run (e.g. no Inception weights)."""
 
 
+class Damaged(HarnessError):
+    """A run record that is not what the harness writes (unreadable, edited, another job's): that job is left out
+    and named; every other job goes on."""
+
+    def __init__(self, path, problem: str, fix: str):
+        super().__init__(f"{path}: {problem}; {fix}")
+        self.path, self.problem, self.fix = path, problem, fix
+
+
 class DiskError(HarnessError):
     """The disk refused a write or a read: full, over quota, read-only, not permitted."""
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import pandas as pd
 
 from harness import atomic, html, plots, tables
-from harness.aggregate import epochs_frame, jobs_frame, scores_frame
+from harness.aggregate import damaged_frame, epochs_frame, jobs_frame, scores_frame
 from harness.errors import DataError
-from harness.specs import is_safe_name
+from harness.store import read_runs
 
 SUMMARY_COLUMNS = ["arch", "variant", "dataset", "classes", "resolution", "epochs", "seed", "state",
                    "protocol", "fid", "kid", "is", "train_seconds", "images_per_s", "job_id"]  # fmt: skip
@@ -51,9 +51,12 @@ def rescored(scores: pd.DataFrame) -> list[str]:
     return lines
 
 
-def markdown(jobs: pd.DataFrame, scores: pd.DataFrame | None = None, headlines: dict | None = None) -> str:
+def markdown(
+    jobs: pd.DataFrame, scores: pd.DataFrame | None = None, headlines: dict | None = None, damaged=None
+) -> str:
     """The summary: the headline table per protocol, mean ± std over seeds by config, one row per job, then
-    re-scores by protocol and failures. Training-time scores are labelled by their `protocol` column."""
+    re-scores by protocol, failures and damaged runs. Training-time scores are labelled by their `protocol`
+    column."""
     scores = scores if scores is not None else pd.DataFrame()
     lines = ["# Results", ""]
     for protocol, table in (headlines or {}).items():
@@ -72,40 +75,58 @@ def markdown(jobs: pd.DataFrame, scores: pd.DataFrame | None = None, headlines: 
         rows = jobs[jobs.state == state]
         if not rows.empty:
             lines += [f"## {title}", ""] + [f"- `{r.job_id}`: {r.error}" for r in rows.itertuples()] + [""]
+    lines += damaged_section(damaged)
     return "\n".join(lines)
 
 
-def write_report(root: Path, out: Path | None = None) -> list[Path]:
-    """Write the summary tables and plots for every run under root; returns the files written."""
+def damaged_section(damaged: pd.DataFrame | None) -> list[str]:
+    if damaged is None or damaged.empty:
+        return []
+    lines = ["## Damaged (records unreadable or not the job's own; not in any table above)", ""]
+    return lines + [f"- `{r.job_id}`: {r.file}: {r.problem}; {r.fix}" for r in damaged.itertuples()] + [""]
+
+
+def write_report(root: Path, out: Path | None = None) -> tuple[list[Path], list]:
+    """Write the summary tables and plots for every run under root; returns the files written and the damaged
+    runs (run, Damaged) left out of them."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root} is not a folder; pass a results folder such as results/smoke")
-    jobs = jobs_frame(root)
-    if jobs.empty:
+    runs, damaged = read_runs(root)
+    if not runs and not damaged:
         raise DataError(f"no runs under {root} (no spec.json found); run a suite first")
     out = Path(out) if out else root
-    paths = {k: out / k for k in ("summary.csv", "scores.csv", "summary.md", "headline.tex")}
-    scores = scores_frame(root)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic.file_lock(out / ".report.lock"):  # one report at a time writes here
+        for tmp in out.glob(".*.tmp"):  # a killed report's; only this folder's own, never the run folders below
+            tmp.unlink(missing_ok=True)
+        return _write(root, out, runs, damaged), damaged
+
+
+def _write(root: Path, out: Path, runs: list, damaged: list) -> list[Path]:
+    jobs, broken = jobs_frame(runs), damaged_frame(damaged)
+    paths = {k: out / k for k in ("summary.csv", "scores.csv", "damaged.csv", "summary.md", "headline.tex")}
+    scores = scores_frame(runs)
     headlines = tables.headline(jobs)
     atomic.write_bytes(paths["summary.csv"], jobs.to_csv(index=False).encode())
     atomic.write_bytes(paths["scores.csv"], scores.to_csv(index=False).encode())
-    atomic.write_bytes(paths["summary.md"], markdown(jobs, scores, headlines).encode())
+    if not broken.empty or paths["damaged.csv"].exists():  # rewritten once the damage is mended: never stale
+        atomic.write_bytes(paths["damaged.csv"], broken.to_csv(index=False).encode())
+    atomic.write_bytes(paths["summary.md"], markdown(jobs, scores, headlines, broken).encode())
     if headlines:
         tex = "\n".join(tables.latex(t, protocol) for protocol, t in headlines.items())
         atomic.write_bytes(paths["headline.tex"], tex.encode())
     written = [p for p in paths.values() if p.exists()]
-    epochs = epochs_frame(root)
+    epochs = epochs_frame(runs)
     if not epochs.empty:
         scored = plots.curves(epochs, jobs)
         written += plots.fid_vs_epoch(scored, out / "fid_vs_epoch")
         written += plots.time_to_fid(scored, out / "time_to_fid")
         written += plots.losses(epochs, out / "losses")
-    for protocol, table in headlines.items():
-        if not is_safe_name(protocol):  # names come from final.json: a hand-edited one must not pick the path
-            raise DataError(f"protocol name {protocol!r} in the results under {root} is not a plain name")
+    for protocol, table in headlines.items():  # plain names: records.check_scores refuses any other
         written += plots.final_fid(table, protocol, out / f"final_fid_{protocol}")
     montage = plots.samples_montage(jobs, root, out / "samples")
     written += montage
     page = out / "report.html"
-    atomic.write_bytes(page, html.page(root, out, jobs, headlines, written).encode())
+    atomic.write_bytes(page, html.page(root, out, jobs, headlines, written, broken).encode())
     return [*written, page]

@@ -168,7 +168,7 @@ def _run_job(job, run, accelerator, data_root, progress, stop, trackers) -> str:
     """Train and score one job on every rank of `accelerator`; returns its final state. The main process alone
     writes records. A stop request ends in INTERRUPTED (resumable), a blow-up in DIVERGED (final, like DONE);
     failures are recorded, then re-raised."""
-    if run.state in FINISHED:
+    if run.finished:
         return "skipped"
     main = accelerator.is_main_process
     if main:

@@ -11,7 +11,7 @@ import torch
 
 from harness import checkpoint, distributed, evaluate, protocols
 from harness.data import ImageSet, load_dataset, subsample
-from harness.errors import ConfigError
+from harness.errors import ConfigError, Damaged
 from harness.models import ARCHS
 from harness.specs import DEFAULT_METRICS, EvalSpec, JobSpec
 from harness.store import RunDir
@@ -87,7 +87,8 @@ def rescore(run: RunDir, protocol: str, data_root: Path, device: str = "cpu", ep
 
 
 def rescore_all(target: Path, protocol: str, data_root: Path, device: str, epoch: int | None):
-    """Re-score every finished-or-interrupted job under target (a run folder or a suite's results folder)."""
+    """Re-score every finished-or-interrupted job under target (a run folder or a suite's results folder): yields
+    (job id, its new record), or (job id, Damaged) for a job whose records or checkpoint fail their checks."""
     from harness.store import iter_runs
 
     runs = list(iter_runs(target))
@@ -96,4 +97,7 @@ def rescore_all(target: Path, protocol: str, data_root: Path, device: str, epoch
     for run in runs:
         if not (run.checkpoint_path.exists() or run.previous_checkpoint_path.exists()):
             continue  # never trained past its first epoch: nothing to score
-        yield run.path.name, rescore(run, protocol, data_root, device, epoch)
+        try:
+            yield run.path.name, rescore(run, protocol, data_root, device, epoch)
+        except Damaged as e:  # that job's records or checkpoint are not its own: named, the others are scored
+            yield run.path.name, e

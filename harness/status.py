@@ -6,10 +6,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.store import PENDING, RUNNING, job_dir
+from harness.errors import Damaged
+from harness.store import DAMAGED, FINISHED, PENDING, RUNNING, job_dir
 from harness.suite import Suite
 
-ORDER = ("done", "running", "stale", "interrupted", "diverged", "failed", "pending")
+ORDER = ("done", "running", "stale", "interrupted", "diverged", "failed", "damaged", "pending")
 STALE = "stale"  # status says running, but its process on this host is gone (killed, node lost): rerun resumes it
 
 
@@ -31,6 +32,14 @@ def _alive(pid: int) -> bool:
 
 
 def job_state(run) -> JobState:
+    """The job's state and a detail line; a job whose records are damaged says which file and what to do."""
+    try:
+        return _job_state(run)
+    except Damaged as e:
+        return JobState(run.path.name, DAMAGED, str(e))
+
+
+def _job_state(run) -> JobState:
     status = run.status()
     state, detail = status.get("state", PENDING), status.get("error", "")
     epochs = len(run.metrics())
@@ -40,6 +49,8 @@ def job_state(run) -> JobState:
             state, detail = STALE, f"pid {status.get('pid')} is gone"
         else:
             detail = f"on {status.get('host')} pid {status.get('pid')}"
+    if state in FINISHED:
+        run.read()  # a finished job is what the report will show: its records must be intact
     if epochs and state != "done":
         detail = f"{epochs} epochs done; {detail}".rstrip("; ")
     return JobState(run.path.name, state, detail)

@@ -10,19 +10,22 @@ import json
 import logging
 import os
 import socket
+import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import atomic, faults
-from harness.errors import ConfigError, HarnessError
+from harness import atomic, faults, records
+from harness.errors import ConfigError, Damaged, DiskError, HarnessError
 from harness.specs import JobSpec, is_safe_name
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 INTERRUPTED = "interrupted"  # stopped on request (SLURM's warning signal, preemption, Ctrl-C) after a checkpoint
 DIVERGED = "diverged"  # stopped early on a NaN/Inf loss or exploding D outputs: a result, not a failure to rerun
 FINISHED = (DONE, DIVERGED)  # states a rerun leaves alone
+DAMAGED = "damaged"  # not a recorded state: a run whose records cannot be read or are not its job's (records.py)
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +37,13 @@ class JobBusy(HarnessError):
 
 
 class RunDir:
-    def __init__(self, path: Path):
+    """A run folder. Every record is read back through it, validated (harness/records.py): a file the harness did
+    not write as it stands raises Damaged naming it. With `job_id` (the folder of that job in a results tree), the
+    records must also be that job's."""
+
+    def __init__(self, path: Path, job_id: str | None = None):
         self.path = Path(path)
+        self.job_id = job_id
 
     spec_path = property(lambda self: self.path / "spec.json")
     status_path = property(lambda self: self.path / "status.json")
@@ -74,16 +82,37 @@ class RunDir:
         atomic.write_json(self.spec_path, {"job_id": spec.job_id, **spec.to_dict()})
 
     def spec(self) -> JobSpec:
-        d = read_json(self.spec_path)
-        d.pop("job_id", None)
-        return JobSpec.from_dict(d)
+        if (data := self._bytes(self.spec_path)) is None:
+            raise Damaged(self.spec_path, "missing", "`harness run` writes it again from the suite")
+        raw = records.parse_json(self.spec_path, data)
+        d = records.check_spec(self.spec_path, raw, self.job_id or raw.get("job_id"))
+        try:
+            return JobSpec.from_dict(d)
+        except (KeyError, TypeError, ValueError) as e:  # a spec of another harness version, or hand-made
+            problem = f"not a job spec this version reads ({type(e).__name__}: {e})"
+            raise records.damaged(self.spec_path, problem) from None
 
     def status(self) -> dict[str, Any]:
-        return read_json(self.status_path) if self.status_path.exists() else {"state": PENDING}
+        data = self._bytes(self.status_path)
+        if data is None:
+            return {"state": PENDING}
+        return records.check_status(self.status_path, records.parse_json(self.status_path, data))
 
     @property
     def state(self) -> str:
-        return self.status().get("state", PENDING)
+        return self.status()["state"]
+
+    def _bytes(self, path: Path, missing: bytes | None = None) -> bytes | None:
+        """A record's bytes; `missing` when there is none. A file that cannot be read (a folder in its place, a link
+        loop, an I/O error) damages this job alone."""
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return missing
+        except OSError as e:
+            if e.errno in (errno.ENOTDIR, errno.EACCES, errno.EPERM):  # the results path, not this record
+                raise
+            raise records.damaged(path, f"unreadable ({e.strerror})") from None
 
     def set_status(self, state: str, **extra: Any) -> None:
         record = {"state": state, "time": time.time(), "host": socket.gethostname(), "pid": os.getpid(), **extra}
@@ -93,14 +122,14 @@ class RunDir:
         append_jsonl(self.metrics_path, record)
 
     def metrics(self) -> list[dict[str, Any]]:
-        return read_jsonl(self.metrics_path)
+        return records.parse_jsonl(self.metrics_path, self._bytes(self.metrics_path, b""), records.check_metric)
 
     def append_scores(self, record: dict[str, Any]) -> None:
         """Re-scores (`harness score`) go to their own append-only file: training records are never rewritten."""
         append_jsonl(self.scores_path, record)
 
     def scores(self) -> list[dict[str, Any]]:
-        return read_jsonl(self.scores_path)
+        return records.parse_jsonl(self.scores_path, self._bytes(self.scores_path, b""), records.check_scores)
 
     def keep_metrics_through(self, epoch: int) -> None:
         """On resume: drop records of epochs past the checkpoint, which the resumed run will write again. What is
@@ -116,7 +145,32 @@ class RunDir:
         atomic.write_json(self.final_path, record)
 
     def final(self) -> dict[str, Any] | None:
-        return read_json(self.final_path) if self.final_path.exists() else None
+        data = self._bytes(self.final_path)
+        if data is None:
+            return None
+        final = records.parse_json(self.final_path, data)
+        return records.check_final(self.final_path, final, self.job_id or final.get("job_id"))
+
+    def read(self) -> "Record":
+        """Every record of the run, validated; raises Damaged for the first file that fails."""
+        return Record(self, self.spec(), self.status(), self.final(), self.metrics(), self.scores())
+
+    @property
+    def finished(self) -> bool:
+        """Done or diverged, with the final record that says so (a status without it is re-finished)."""
+        return self.state in FINISHED and self.final_path.exists()
+
+
+@dataclass(frozen=True)
+class Record:
+    """One run's records as read and validated, for the report and the status view."""
+
+    run: RunDir
+    spec: JobSpec
+    status: dict[str, Any]
+    final: dict[str, Any] | None
+    metrics: list[dict[str, Any]]
+    scores: list[dict[str, Any]]
 
 
 def _lock(fd: int, path: Path) -> bool:
@@ -170,29 +224,47 @@ def _ends_torn(path: Path) -> bool:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line torn by a crash
-    return out
+    """A JSONL file the harness keeps outside run folders (the SLURM submissions); torn lines skipped."""
+    return records.parse_jsonl(path, path.read_bytes()) if path.exists() else []
 
 
-def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
+def check_writable(folder: Path) -> None:
+    """Refuse, in one line, a results folder that cannot take a run's records (a file, read-only, not ours)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:
+        raise DiskError(f"cannot write results to {folder}: {e.strerror}; pass a writable --results") from None
+
+
+def state_of(run: RunDir) -> str:
+    """The job's state for a listing (plan, dry runs): DAMAGED instead of an error when its status is unreadable."""
+    try:
+        return run.state
+    except Damaged:
+        return DAMAGED
 
 
 def job_dir(results: Path, suite: str, job_id: str) -> RunDir:
     for name in (suite, job_id):
         if not is_safe_name(name):
             raise ConfigError(f"{name!r} cannot be a results folder name; use letters, digits, '.', '_', '+', '-'")
-    return RunDir(Path(results) / suite / job_id)
+    return RunDir(Path(results) / suite / job_id, job_id)
 
 
 def iter_runs(root: Path) -> Iterator[RunDir]:
-    """Every run directory (one holding spec.json) under root, in a stable order; any number of suites."""
+    """Every run directory (one holding spec.json) under root, in a stable order; any number of suites. In a
+    results tree a run folder is named by its job's id, and its records must be that job's."""
     for spec in sorted(Path(root).rglob("spec.json")):
-        yield RunDir(spec.parent)
+        yield RunDir(spec.parent, spec.parent.name)
+
+
+def read_runs(root: Path) -> tuple[list[Record], list[tuple[RunDir, Damaged]]]:
+    """Every run under root, read and validated: the intact ones, and the damaged ones with what is wrong."""
+    intact, damaged = [], []
+    for run in iter_runs(root):
+        try:
+            intact.append(run.read())
+        except Damaged as e:
+            damaged.append((run, e))
+    return intact, damaged

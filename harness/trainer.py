@@ -216,7 +216,7 @@ def end_epoch(job, run, accelerator, s: TrainState, record: dict, scorer, fixed,
         record |= scorer(G, record["epoch"])  # every rank generates its share; the main process scores
         faults.point("eval")
     if main and scored:
-        checkpoint.save_snapshot(run, record["epoch"], s, accelerator.unwrap_model)
+        checkpoint.save_snapshot(run, job.job_id, record["epoch"], s, accelerator.unwrap_model)
     if main:
         run.append_metrics(record)
     save(run, job, accelerator, s, checkpoint.Position(record["epoch"], record["step"]), rng)

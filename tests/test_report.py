@@ -6,18 +6,18 @@ import pytest
 from harness.aggregate import epochs_frame, jobs_frame
 from harness.errors import DataError
 from harness.report import by_config, write_report
-from harness.store import DONE, FAILED, job_dir
+from harness.store import DONE, FAILED, job_dir, read_runs
 from tests.helpers import fake_run, protocol, tiny_job
 
 
 def test_jobs_frame_has_one_row_per_run_with_spec_and_scores(tmp_path):
     fake_run(tmp_path, 0, 100.0)
     fake_run(tmp_path, 1, 110.0, suite="other")
-    frame = jobs_frame(tmp_path)
+    frame = jobs_frame(read_runs(tmp_path)[0])
     assert len(frame) == 2 and set(frame.suite) == {"s", "other"}
     assert frame.fid.tolist() == [110.0, 100.0] or frame.fid.tolist() == [100.0, 110.0]
     assert (frame.reference == "train n=64").all() and (frame.n_samples == 64).all()
-    assert len(epochs_frame(tmp_path)) == 4
+    assert len(epochs_frame(read_runs(tmp_path)[0])) == 4
 
 
 def test_seeds_are_averaged_but_different_protocols_never_are(tmp_path):
@@ -25,7 +25,7 @@ def test_seeds_are_averaged_but_different_protocols_never_are(tmp_path):
     fake_run(tmp_path, 1, 110.0)
     fake_run(tmp_path, 2, 50.0, n_samples=128)
     fake_run(tmp_path, 3, 0.0, state=FAILED)
-    grouped = by_config(jobs_frame(tmp_path)).set_index("n_samples")
+    grouped = by_config(jobs_frame(read_runs(tmp_path)[0])).set_index("n_samples")
     assert grouped.loc[64, "seeds"] == 2 and grouped.loc[64, "fid"] == pytest.approx(105.0)
     assert grouped.loc[64, "fid_std"] == pytest.approx(pd.Series([100.0, 110.0]).std())
     assert grouped.loc[128, "seeds"] == 1 and grouped.loc[128, "fid"] == pytest.approx(50.0)
@@ -35,7 +35,7 @@ def test_write_report_writes_tables_and_plots(tmp_path):
     fake_run(tmp_path, 0, 100.0)
     fake_run(tmp_path, 1, 110.0)
     fake_run(tmp_path, 2, 0.0, state=FAILED)
-    written = {p.name for p in write_report(tmp_path / "s")}
+    written = {p.name for p in write_report(tmp_path / "s")[0]}
     figures = {f"{name}.{fmt}" for name in ("fid_vs_epoch", "time_to_fid", "losses", "final_fid_fid64-train")
                for fmt in ("png", "svg")}  # fmt: skip
     assert written == {"summary.csv", "scores.csv", "summary.md", "headline.tex", "report.html"} | figures
@@ -64,7 +64,7 @@ def test_report_handles_runs_without_scores(tmp_path):
     run.write_spec(job)
     run.append_metrics({"epoch": 1, "d_loss": 1.0, "g_loss": 2.0, "seconds": 1.0, "images_per_s": 64.0})
     run.set_status(DONE)
-    written = {p.name for p in write_report(tmp_path / "s")}
+    written = {p.name for p in write_report(tmp_path / "s")[0]}
     assert {"summary.csv", "scores.csv", "summary.md", "losses.png"} <= written
 
 
@@ -75,7 +75,7 @@ def test_rescores_are_kept_apart_from_training_scores_and_labelled_by_protocol(t
     run = job_dir(tmp_path, "s", job.job_id)
     run.append_scores({"epoch": 2, "fid": 80.0, "kid": 0.05, "protocol": {**protocol(64), "name": "fid64-test",
                        "reference": {"split": "test", "n": 64}}})  # fmt: skip
-    scores = scores_frame(tmp_path).set_index("protocol")
+    scores = scores_frame(read_runs(tmp_path)[0]).set_index("protocol")
     assert scores.loc["fid64-train", "fid"] == 100.0 and scores.loc["fid64-train", "source"] == "train"
     assert scores.loc["fid64-test", "fid"] == 80.0 and scores.loc["fid64-test", "source"] == "harness score"
     write_report(tmp_path / "s")
@@ -108,6 +108,8 @@ def test_a_protocol_name_that_would_pick_a_path_outside_the_report_is_refused(tm
     job = fake_run(tmp_path, 0, 50.0)
     run = job_dir(tmp_path, "s", job.job_id)
     run.write_final({**run.final(), "protocol": {**protocol(64), "name": "../../escaped"}})  # edited by hand
-    with pytest.raises(DataError, match="not a plain name"):
-        write_report(tmp_path / "s")
+    fake_run(tmp_path, 1, 60.0)
+    _, damaged = write_report(tmp_path / "s")
+    assert [(r.path.name, e.path.name) for r, e in damaged] == [(job.job_id, "final.json")]
+    assert "is not one the harness writes" in (tmp_path / "s" / "summary.md").read_text()
     assert not list(tmp_path.parent.glob("*escaped*"))

@@ -12,6 +12,7 @@ def test_states_with_dead_runners_marked_stale(tmp_path):
     suite = expand(raw, "s")
     runs = [job_dir(tmp_path, "s", j.job_id) for j in suite.jobs]
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    runs[0].write_spec(suite.jobs[0])
     runs[0].set_status(DONE)
     runs[1].set_status(FAILED, error="boom")
     runs[2].set_status(RUNNING)  # this process: alive

@@ -9,13 +9,13 @@ import torch
 
 from harness import lanes, tracking
 from harness.distributed import StopRequest, launched_world_size, make_accelerator
-from harness.errors import ConfigError, HarnessError
+from harness.errors import ConfigError, Damaged, HarnessError, explain_os_error
 from harness.launch.processes import Where, exit_code, launch_ranks, run_packed
 from harness.launch.signals import on_stop_signals
 from harness.progress import SuiteProgress
 from harness.runner import run_job, run_lanes
 from harness.specs import JobSpec
-from harness.store import DIVERGED, DONE, FAILED, FINISHED, INTERRUPTED, JobBusy, RunDir, job_dir
+from harness.store import DIVERGED, DONE, FAILED, INTERRUPTED, JobBusy, RunDir, check_writable, job_dir
 from harness.suite import Suite
 
 
@@ -28,6 +28,7 @@ class Outcome:
     not_started: list[str] = field(default_factory=list)  # left when the suite was stopped
     diverged: list[str] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)  # held by another live process (another run, another task)
+    damaged: list[tuple[str, str]] = field(default_factory=list)  # records unreadable or not the job's: not run
 
 
 def run_suite(
@@ -37,9 +38,19 @@ def run_suite(
     their seed as lanes of one batched model), or `jobs_per_device` at a time in their own processes; jobs with
     `processes: N` run one at a time as N ranks."""
     outcome = Outcome()
-    runs = [(job, job_dir(where.results, suite.name, job.job_id)) for job in jobs]
-    outcome.skipped = [job.job_id for job, run in runs if run.state in FINISHED]
-    pending = [(job, run) for job, run in runs if run.state not in FINISHED]
+    check_writable(where.results / suite.name)  # one line now, not one failure per job
+    pending = []
+    for job in jobs:
+        run = job_dir(where.results, suite.name, job.job_id)
+        try:
+            finished = _finished(job, run)
+        except Damaged as e:  # that job alone is left out, named; the suite goes on
+            outcome.damaged.append((job.job_id, str(e)))
+            continue
+        if finished:
+            outcome.skipped.append(job.job_id)
+        else:
+            pending.append((job, run))
     if not pending:
         return outcome
     tracking.check_installed(suite.trackers)
@@ -70,6 +81,17 @@ def run_suite(
                 except JobBusy as e:
                     ended(job, run, e.exit_code)
     return outcome
+
+
+def _finished(job: JobSpec, run: RunDir) -> bool:
+    """Whether the job is finished, its records checked first (raises Damaged). A finished job whose spec.json was
+    deleted gets it back from the suite: the suite's spec is the one its id hashes."""
+    if run.finished:
+        if not run.spec_path.exists():
+            run.write_spec(job)
+        run.read()
+        return True
+    return False
 
 
 def _threads_for(where: Where, k: int) -> Where:
@@ -131,9 +153,20 @@ def _run_single(suite, job, run, accelerator, where, progress, outcome, stop) ->
 
 def _failed(outcome: Outcome, job: JobSpec, run: RunDir, e: Exception) -> str:
     """A failure into the outcome: a harness error as its one line, anything else with where its traceback is."""
-    message = str(e) if isinstance(e, HarnessError) else f"{type(e).__name__}: {e} (traceback in {run.status_path})"
+    known = explain_os_error(e) if isinstance(e, OSError) else e if isinstance(e, HarnessError) else None
+    if known is not None:
+        message = str(known)
+    else:  # point to the traceback only where it was written: the disk may have refused status.json too
+        message = f"{type(e).__name__}: {e}" + (f" (traceback in {run.status_path})" if _has_traceback(run) else "")
     outcome.failed.append((job.job_id, message))
     return f"failed: {message}"
+
+
+def _has_traceback(run: RunDir) -> bool:
+    try:
+        return "traceback" in run.status()
+    except (Damaged, OSError):
+        return False
 
 
 def _run_lanes_here(suite, unit, accelerator, where, progress, outcome, stop) -> None:
@@ -164,7 +197,7 @@ def _claim(unit, claims: contextlib.ExitStack, progress, outcome) -> list[tuple[
             outcome.busy.append(job.job_id)
             progress.job_ended(job.job_id, str(e))
             continue
-        if run.state in FINISHED:  # finished by another process since the suite looked
+        if run.finished:  # finished by another process since the suite looked
             _sort(outcome, job.job_id, "skipped")
             progress.job_ended(job.job_id, "skipped")
         else:
@@ -224,14 +257,14 @@ def run_one(suite: Suite, job: JobSpec, where: Where) -> int:
     0 done, diverged or already finished, 75 stopped and checkpointed (run again to resume), 1 failed. Raises
     JobBusy (exit 73) when another live process holds the job."""
     run = job_dir(where.results, suite.name, job.job_id)
-    if run.state in FINISHED:
+    if _finished(job, run):
         return 0
     world = launched_world_size()
     tracking.check_installed(suite.trackers)
     if world > 1:  # a rank: whoever launched the ranks (this command, or srun across nodes) holds the job
         return _run_rank(suite, job, run, where, world)
     with run.claim():
-        if run.state in FINISHED:  # finished by another process between the look above and the claim
+        if run.finished:  # finished by another process between the look above and the claim
             return 0
         if job.train.processes > 1:
             return launch_ranks(suite.path, job, run, where)
