@@ -62,9 +62,10 @@ class RunDir:
     def claim(self) -> Iterator[None]:
         """Hold this job for this process, or raise JobBusy naming the holder. An flock: the kernel drops it when
         the holder exits or dies (SIGKILL, OOM), so a dead holder never leaves a stale lock; on NFS the server
-        frees it when the dead client's lease expires. Temp files a killed writer left are cleared on taking it."""
+        frees it when the dead client's lease expires. Temp files a killed writer left are cleared on taking it.
+        A link planted as .lock is refused (atomic.LinkRefused): the holder's name is written into the lock."""
         self.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = atomic.open_own(self.lock_path, os.O_RDWR | os.O_CREAT)
         try:
             if _lock(fd, self.lock_path):
                 os.ftruncate(fd, 0)
@@ -200,19 +201,11 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if _ends_torn(path):
         line = "\n" + line  # a torn last line stays alone: it must not swallow this record
-    try:
-        with open(path, "a") as f:
-            if faults.armed(point := f"append:{path.name}"):  # the crash tests kill the process mid-line
-                f.write(line[: len(line) // 2])
-                f.flush()
-                faults.point(point)
-                line = line[len(line) // 2 :]
-            f.write(line)  # one write(2) with O_APPEND: lines of concurrent appenders do not interleave
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as e:
-        e.filename = e.filename or str(path)  # a full disk: name the file in the message
-        raise
+    if faults.armed(point := f"append:{path.name}"):  # the crash tests kill the process mid-line
+        atomic.append(path, line[: len(line) // 2].encode())
+        faults.point(point)
+        line = line[len(line) // 2 :]
+    atomic.append(path, line.encode())  # never through a link; one write(2) with O_APPEND, fsynced
 
 
 def _ends_torn(path: Path) -> bool:

@@ -1,7 +1,9 @@
 """Security: no code from a file runs (yaml.safe_load, torch.load(weights_only=True), no eval/exec/pickle), suite
-names and job ids cannot leave the results folder, and rendered sbatch scripts run none of the strings they carry."""
+names and job ids cannot leave the results folder, rendered sbatch scripts run none of the strings they carry, and a
+link planted where the harness keeps a file (a lock, a record) is refused, never written through."""
 
 import ast
+import json
 import os
 import random
 import subprocess
@@ -401,3 +403,80 @@ def test_a_planted_reference_feature_file_never_runs_and_is_recomputed(tmp_path,
     again = evaluate.score(fakes, reals, key, spec, cuda=False)
     assert not marker.exists() and again == clean
     assert torch.load(cached, weights_only=True).shape == (16, 2048)  # recomputed, plain tensors again
+
+
+# --- links planted where the harness keeps its own files ---------------------------------------------------------
+
+
+def _precious(tmp_path: Path) -> Path:
+    """Another user's file outside the results tree and cache: a planted link must leave it as it is."""
+    target = tmp_path / "elsewhere" / "precious.txt"
+    target.parent.mkdir()
+    target.write_text("another user's data\n")
+    return target
+
+
+def _refused(link: Path) -> str:
+    return f"{link} is a symbolic link, where the harness keeps a file of its own; remove it and run again"
+
+
+def _one_error(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    return line
+
+
+def test_a_lock_linked_out_of_a_run_folder_is_refused_and_its_target_untouched(tmp_path):
+    """Through the real CLI: the .lock of a job (the holder's name is written into it) is a link to a file elsewhere."""
+    suite, results, target = tiny_suite(tmp_path / "s.yaml", epochs=1), tmp_path / "results", _precious(tmp_path)
+    run = job_dir(results, "tiny", load_suite(suite).jobs[0].job_id)
+    run.path.mkdir(parents=True)
+    run.lock_path.symlink_to(target)
+    line = _one_error(harness("run-job", str(suite), "--index", "0", "--results", str(results), "--device", "cpu"))
+    assert line == f"error: {_refused(run.lock_path)}"
+    in_a_suite = harness("run", str(suite), "--results", str(results), "--device", "cpu")
+    assert in_a_suite.returncode == 1 and f"failed {run.path.name}: {_refused(run.lock_path)}" in in_a_suite.stderr
+    assert target.read_text() == "another user's data\n" and run.lock_path.is_symlink()
+    assert not run.status_path.exists()  # nothing of the job was started
+
+
+def test_a_reference_lock_linked_out_of_the_cache_is_refused_and_its_target_untouched(
+    tmp_path, inception_weights, monkeypatch
+):
+    """Through the real CLI: `harness refs build` locks <key>.lock in the shared reference cache before computing."""
+    from harness import scoring
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    suite = tiny_suite(tmp_path / "s.yaml", metrics=["fid"], n_samples=16, ref_size=16)
+    job = load_suite(suite).jobs[0]
+    lock = evaluate.fidelity_cache() / f"{scoring.reference(job, job.eval, tmp_path).key}.lock"
+    lock.parent.mkdir(parents=True)
+    target = _precious(tmp_path)
+    lock.symlink_to(target)
+    line = _one_error(harness("refs", "build", str(suite), "--device", "cpu"))
+    assert line == f"error: {_refused(lock)}"
+    assert target.read_text() == "another user's data\n"
+    assert not list(evaluate.fidelity_cache().glob("*.pt"))  # refused before anything was computed
+
+
+def test_files_written_in_place_refuse_links_and_fifos_and_replaced_files_replace_the_link(tmp_path):
+    """In process, each way the harness writes: a lock, an appended record, a STOP request, an atomic replace."""
+    from harness import atomic
+    from harness.store import append_jsonl
+
+    target = _precious(tmp_path)
+    writers = [lambda p: atomic.file_lock(p).__enter__(), lambda p: append_jsonl(p, {"epoch": 1}), atomic.touch]
+    for i, write in enumerate(writers):
+        link, fifo = tmp_path / f"link{i}", tmp_path / f"fifo{i}"
+        link.symlink_to(target)
+        os.mkfifo(fifo)  # would block an open for writing until a reader came
+        for planted, kind in ((link, "a symbolic link"), (fifo, "not a regular file")):
+            with pytest.raises(atomic.LinkRefused, match=f"{planted} is {kind}.*remove it"):
+                write(planted)
+    status = RunDir(tmp_path / "run").status_path
+    status.parent.mkdir()
+    status.symlink_to(target)
+    atomic.write_json(status, {"state": "pending"})  # os.replace swaps the link for the new file
+    assert not status.is_symlink() and json.loads(status.read_text()) == {"state": "pending"}
+    assert target.read_text() == "another user's data\n"

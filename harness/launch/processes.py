@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from harness import atomic
 from harness.errors import ConfigError
 from harness.launch.signals import on_stop_signals
 from harness.specs import JobSpec
@@ -80,7 +81,7 @@ def launch_ranks(suite_path: Path, job: JobSpec, run: RunDir, where: Where) -> i
         run.set_status(PENDING, note=f"launching {job.train.processes} ranks")
     inner = run_job_command(suite_path, job.job_id, where)
     command = accelerate_command(job.train.processes, free_port(), inner)
-    with on_stop_signals(lambda: run.stop_path.touch()):
+    with on_stop_signals(lambda: atomic.touch(run.stop_path)):
         code = subprocess.run(command, env=rank_env(where.device, where.threads, job.train.processes)).returncode
     run.stop_path.unlink(missing_ok=True)
     return exit_code(run.state) if run.state in (DONE, DIVERGED, INTERRUPTED) else code or 1
@@ -102,7 +103,7 @@ def run_packed(suite_path: Path, jobs: list[tuple[JobSpec, RunDir]], where: Wher
     def stop() -> None:
         stopping.append(True)
         for r in running:  # Ctrl-C from a terminal reaches them anyway; USR1/TERM sent to this process do not
-            r.run.stop_path.touch()  # the child that holds the job clears it when it next takes the job
+            atomic.touch(r.run.stop_path)  # the child that holds the job clears it when it next takes the job
 
     with on_stop_signals(stop):
         while (queue and not stopping) or running:
@@ -118,7 +119,7 @@ def run_packed(suite_path: Path, jobs: list[tuple[JobSpec, RunDir]], where: Wher
 
 def _start(suite_path: Path, job: JobSpec, run: RunDir, where: Where) -> Running:
     run.path.mkdir(parents=True, exist_ok=True)  # the child clears a stale STOP once it holds the job
-    log = open(run.log_path, "ab")  # noqa: SIM115 - the child holds it; closed here once the child has it
+    log = os.fdopen(atomic.open_own(run.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab")  # never a link
     try:
         env = {**os.environ, "OMP_NUM_THREADS": str(where.threads)} if where.threads else None
         process = subprocess.Popen(

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import atomic
 from harness.errors import ConfigError, HarnessError
 from harness.launch.processes import Where
 from harness.specs import JobSpec, is_safe_name
@@ -133,12 +134,15 @@ def launch_lines(a: Array, o: SbatchOptions, where: Where, python: str) -> list[
         "  port=$(( 20000 + SLURM_JOB_ID % 20000 ))",
         '  grep -qE \'"state": "(done|diverged)"\' "$RUNS/$1/status.json" 2>/dev/null && return 0',
         "  # the ranks take no lock: this task holds the job for them, as `harness run-job` does (exit 73 if taken)",
+        '  [ -L "$RUNS/$1/.lock" ] && { echo "harness: $RUNS/$1/.lock is a symbolic link; remove it"; return 1; }',
         '  exec 9>>"$RUNS/$1/.lock"',
         '  flock -n 9 || { echo "harness: $1 is already running in another process"; return 73; }',
         '  rm -f "$RUNS/$1/STOP"  # a request to an earlier run of this job',
-        "  # the job's status from an earlier run must not pass for this one's",
-        '  printf \'{"state": "pending"}\\n\' > "$RUNS/$1/.status.tmp"',
-        '  mv "$RUNS/$1/.status.tmp" "$RUNS/$1/status.json"',
+        "  # the job's status from an earlier run must not pass for this one's (through a new temp file, never a link)",
+        '  local tmp',
+        '  tmp=$(mktemp "$RUNS/$1/.status.json.XXXXXX.tmp") || return 1',
+        '  printf \'{"state": "pending"}\\n\' > "$tmp"',
+        '  mv "$tmp" "$RUNS/$1/status.json"',
         f"  srun --nodes={nodes} --ntasks-per-node=1 --kill-on-bad-exit=1 \\",
         '    --cpus-per-task="${SLURM_CPUS_PER_TASK:-1}" \\',  # srun no longer inherits it from sbatch (22.05)
         f"    bash -c {q(rank_command)} \\",
@@ -216,7 +220,7 @@ def submit(a: Array, o: SbatchOptions, where: Where, script: str) -> str:
     folder = where.results / a.suite_name / "slurm"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{a.suite_name}-p{a.processes}-{time.strftime('%Y%m%d-%H%M%S')}.sbatch"
-    path.write_text(script)
+    atomic.write_bytes(path, script.encode())  # a new file: never written through a link planted at that name
     job_id = _slurm("sbatch", "--parsable", str(path)).strip().split(";")[0]
     record = {"array_job_id": job_id, "script": str(path), "job_ids": list(a.job_ids), "per_task": a.per_task(o)}
     append_jsonl(submissions_path(where, a.suite_name), {**record, "time": time.time()})
