@@ -307,6 +307,30 @@ def test_a_full_disk_is_one_line_exit_1_and_nothing_half_written(tmp_path, small
     assert_nothing_half_written(small_disk)
 
 
+def _unwritable(tmp: Path, kind: str) -> Path:
+    if kind == "a plain file":
+        (tmp / "results").write_text("not a folder")
+        return tmp / "results"
+    mount = tmp / "ro"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs here; needs root")
+    return mount
+
+
+@pytest.mark.parametrize("kind", ["a plain file", "a read-only file system"])
+def test_results_that_cannot_be_written_are_one_line_before_any_job(tmp_path, kind):
+    results = _unwritable(tmp_path, kind)
+    try:
+        done = harness("run", str(_suite(tmp_path)), "--results", str(results), "--device", "cpu")
+    finally:
+        subprocess.run(["umount", str(results)], capture_output=True) if results.is_mount() else None
+    assert done.returncode == 1, done.stderr
+    message = one_error_line(done, ["cannot write results to", str(results), "pass a writable --results"])
+    assert "status.json" not in message and "failed " not in done.stderr  # no job claims a record it never wrote
+
+
 # --- generated suites -------------------------------------------------------------------------------------------------
 
 VARIANTS = {

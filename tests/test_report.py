@@ -113,3 +113,13 @@ def test_a_protocol_name_that_would_pick_a_path_outside_the_report_is_refused(tm
     assert [(r.path.name, e.path.name) for r, e in damaged] == [(job.job_id, "final.json")]
     assert "is not one the harness writes" in (tmp_path / "s" / "summary.md").read_text()
     assert not list(tmp_path.parent.glob("*escaped*"))
+
+
+def test_a_killed_reports_temp_files_are_cleared_by_the_next_but_a_running_jobs_are_not(tmp_path):
+    job = fake_run(tmp_path, 0, 100.0)
+    left = tmp_path / "s" / ".summary.md.k1ll3d.tmp"  # what a report killed mid-write leaves
+    left.write_text("half a table")
+    running = tmp_path / "s" / job.job_id / ".metrics.jsonl.abc.tmp"  # a job's own, below: not the report's
+    running.write_text("{")
+    write_report(tmp_path / "s")
+    assert not left.exists() and running.exists()
