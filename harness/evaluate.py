@@ -232,10 +232,15 @@ def _scores(kwargs: dict) -> dict:
     return {k: v for k, v in out.items() if math.isfinite(v)}
 
 
+# The width of each Inception layer torch-fidelity can extract (the logits: 1008 classes).
+LAYER_WIDTH = {"64": 64, "192": 192, "768": 768, "2048": 2048, "logits": 1008, "logits_unbiased": 1008}
+
+
 def _features(input_id: int, extractor, kwargs: dict) -> dict:
     """torch-fidelity's features of input 1 (fakes) or 2 (reals, cached), with the cache kept here in its file
     layout: torch-fidelity's own lookup unpickles cache files, and a shared cache folder must not run code. Hits are
-    read with weights_only=True; a file that is not plain tensors is recomputed and replaced."""
+    read with weights_only=True and must be this input's features (one finite row per image, the layer's width): any
+    other file is recomputed and replaced, so one bad file never breaks every later score."""
     from torch_fidelity import utils as tfu
 
     name = tfu.get_cacheable_input_name(input_id, **kwargs)
@@ -243,15 +248,36 @@ def _features(input_id: int, extractor, kwargs: dict) -> dict:
         return tfu.extract_featuresdict_from_input_id(input_id, extractor, **kwargs)
     prefix = fidelity_cache() / f"{name}-{extractor.get_name()}-features-"
     paths = {layer: Path(f"{prefix}{layer}.pt") for layer in extractor.get_requested_features_list()}
+    rows = len(kwargs[f"input{input_id}"])
     if all(path.exists() for path in paths.values()):
         try:
-            return {layer: torch.load(path, map_location="cpu", weights_only=True) for layer, path in paths.items()}
+            cached = {layer: torch.load(path, map_location="cpu", weights_only=True) for layer, path in paths.items()}
         except Exception as e:
             log.warning(f"cached features {prefix}* are not plain tensors ({type(e).__name__}); recomputing")
+        else:
+            problems = [f"{paths[layer]} {why}" for layer, t in cached.items() if (why := _unfit(t, layer, rows))]
+            if not problems:
+                return cached
+            log.warning(f"cached features {problems[0]}; recomputing")
     features = tfu.extract_featuresdict_from_input_id(input_id, extractor, **kwargs)
     for layer, path in paths.items():
-        atomic.save_torch(path, features[layer])
+        if why := _unfit(features[layer], layer, rows):  # what a later read would refuse is not kept
+            log.warning(f"features of {name} not cached: they {why}")
+        else:
+            atomic.save_torch(path, features[layer])
     return features
+
+
+def _unfit(t: object, layer: str, rows: int) -> str:
+    """Why t cannot be the `layer` features of `rows` images ('' when it can)."""
+    width = LAYER_WIDTH.get(layer)
+    if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+        return f"hold a {getattr(t, 'dtype', type(t).__name__)}, not float features"
+    if t.ndim != 2 or t.shape[0] != rows or (width is not None and t.shape[1] != width):
+        return f"hold a {' x '.join(map(str, t.shape)) or 'scalar'} tensor, not {rows} x {width or 'N'}"
+    if not torch.isfinite(t).all():
+        return "hold non-finite values"
+    return ""
 
 
 # On a CPU, Inception in channels-last layout runs 2-3x faster than torch-fidelity's default (oneDNN's blocked

@@ -148,3 +148,36 @@ def test_processes_racing_for_one_reference_compute_it_once(inception_weights, i
     assert all(p.returncode == 0 for p in procs), logs
     lines = [line for log in logs for line in log.splitlines() if "ref-test-race" in line]
     assert sorted(line.split(":")[1].split()[0] for line in lines) == ["cached", "computing"], lines
+
+
+UNFIT = {
+    "one-dimensional": lambda good: good.flatten(),
+    "another-width": lambda good: good[:, :100],
+    "another-row-count": lambda good: good[:3],
+    "non-finite": lambda good: good.index_fill(0, torch.tensor([1]), math.nan).index_fill(
+        1, torch.tensor([7]), math.inf
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def clean(sets, inception_weights):
+    """Scores of 4 images against 4 with reference features cached under their key, and that cache file."""
+    fakes, reals = sets[0][:4], sets[1][:4]
+    spec = EvalSpec(n_samples=4, metrics=("fid",))
+    scores = evaluate.score(fakes, reals, "ref-test-unfit", spec, cuda=False)
+    [path] = evaluate.fidelity_cache().glob("ref-test-unfit-*.pt")
+    return fakes, reals, spec, scores, path
+
+
+@pytest.mark.parametrize("how", list(UNFIT))
+def test_cached_features_of_the_wrong_shape_or_not_finite_are_recomputed_with_a_warning(clean, how, caplog):
+    fakes, reals, spec, scores, path = clean
+    good = torch.load(path, weights_only=True)
+    assert good.shape == (4, 2048) and torch.isfinite(good).all()
+    torch.save(UNFIT[how](good).clone(), path)
+    caplog.set_level(logging.INFO, logger="harness")
+    assert evaluate.score(fakes, reals, "ref-test-unfit", spec, cuda=False) == scores
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith(f"cached features {path} hold ") and warning.endswith("; recomputing"), warning
+    assert torch.equal(torch.load(path, weights_only=True), good)  # replaced: later scores read it as it should be
