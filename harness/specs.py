@@ -1,6 +1,7 @@
 """Frozen, typed job specs; their canonical JSON and the stable job id derived from it."""
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -12,8 +13,26 @@ METRICS = ("fid", "kid", "isc", "prc")  # prc: precision and recall (Kynkäänni
 DEFAULT_METRICS = ("fid", "kid", "isc")
 
 
+@functools.cache
+def _names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def _values(spec: Any) -> dict[str, Any]:
+    return {name: getattr(spec, name) for name in _names(type(spec))}
+
+
+class _Part:
+    """A part of a job spec, frozen, with its canonical JSON computed once: a suite's jobs share their model, data
+    and eval parts."""
+
+    @functools.cached_property
+    def _json(self) -> str:
+        return json.dumps(_values(self), sort_keys=True, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
-class DataSpec:
+class DataSpec(_Part):
     source: str  # dataset registry name: cifar10, imagefolder, synthetic
     label: str  # the name the suite gave this dataset (equals source unless the suite defines a variant)
     resolution: int
@@ -25,7 +44,7 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class ModelSpec(_Part):
     arch: str
     z_dim: int = 100
     ngf: int = 64
@@ -34,7 +53,7 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
-class TrainSpec:
+class TrainSpec(_Part):
     epochs: int
     seed: int
     batch_size: int = 128
@@ -56,7 +75,7 @@ class TrainSpec:
 
 
 @dataclass(frozen=True)
-class EvalSpec:
+class EvalSpec(_Part):
     # The defaults are the fid10k-train protocol (harness/protocols.py).
     every: int = 0  # also score every k epochs (0: only at the end)
     n_samples: int = 10000  # generated images per score
@@ -79,12 +98,16 @@ class JobSpec:
     eval: EvalSpec = field(default_factory=EvalSpec)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """What dataclasses.asdict returns, without its deep copies (every value is a number, a name or a tuple of
+        names): a plan of 10^5 jobs hashes each one."""
+        return {name: _values(getattr(self, name)) for name in _names(JobSpec)}
 
     def canonical_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")), joined from its parts' own JSON."""
+        parts = (f'"{name}":{getattr(self, name)._json}' for name in sorted(_names(JobSpec)))
+        return "{" + ",".join(parts) + "}"
 
-    @property
+    @functools.cached_property  # the spec is frozen; its id names a folder and is asked for again and again
     def job_id(self) -> str:
         digest = hashlib.sha256(self.canonical_json().encode()).hexdigest()[:8]
         d, t = self.data, self.train

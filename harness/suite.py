@@ -171,8 +171,26 @@ class Expander:
             if name not in DATASETS and name not in self.datasets:
                 valid = ", ".join([*DATASETS.names(), *self.datasets])
                 raise ConfigError(f"overrides.dataset.{name}: unknown dataset {name!r}; valid: {valid}")
+        self.checked: dict[tuple, tuple[JobSpec, dict[str, Any]]] = {}  # (arch, dataset, resolution) -> a job of it
 
     def job(self, combo: dict[str, Any], extra: dict[str, Any], where: str) -> JobSpec:
+        """Jobs of one arch, dataset and resolution without settings of their own differ only in epochs and seed:
+        their settings are merged and checked once, and they share their model, data and eval specs."""
+        key = (combo["arch"], combo["dataset"], combo["resolution"])
+        if extra or key not in self.checked:
+            job = self._build(combo, extra, where)
+            if not extra:
+                train = {k: getattr(job.train, k) for k in SETTING_GROUPS["train"]}
+                self.checked[key] = (job, train)
+            return job
+        first, train = self.checked[key]
+        job = JobSpec(
+            first.model, first.data, TrainSpec(epochs=combo["epochs"], seed=combo["seed"], **train), first.eval
+        )
+        _check_run(job.train, where)
+        return job
+
+    def _build(self, combo: dict[str, Any], extra: dict[str, Any], where: str) -> JobSpec:
         arch_name, label, res = combo["arch"], combo["dataset"], combo["resolution"]
         arch = ARCHS.get(arch_name, f"{where}.arch")
         arch.check_resolution(arch_name, res, f"{where}.resolution")
@@ -216,11 +234,9 @@ def validate(job: JobSpec, where: str) -> None:
         raise ConfigError(
             f"{where}.dataset: {job.data.label!r} is not a usable name; use letters, digits, '.', '+', '-'"
         )
-    for key in ("epochs", "batch_size"):
-        _positive(getattr(t, key), f"{where}.{key}")
-    _positive(t.seed, f"{where}.seed", 0)
-    if t.seed >= SEED_LIMIT:
-        raise ConfigError(f"{where}.seed: {t.seed} is too large; use a seed below 2**32")
+    _positive(t.epochs, f"{where}.epochs")
+    _positive(t.batch_size, f"{where}.batch_size")
+    _check_seed(t.seed, where)
     for key in ("lr_g", "lr_d"):
         if not getattr(t, key) > 0:
             raise ConfigError(f"{where}.{key}: must be > 0, got {getattr(t, key)}")
@@ -279,6 +295,18 @@ def validate(job: JobSpec, where: str) -> None:
             "needs more samples than neighbours"
         )
     _check_sizes(job, where)
+
+
+def _check_run(t: TrainSpec, where: str) -> None:
+    """What validate checks of the epochs and seed: all that differs between jobs of one configuration."""
+    _positive(t.epochs, f"{where}.epochs")
+    _check_seed(t.seed, where)
+
+
+def _check_seed(seed: int, where: str) -> None:
+    _positive(seed, f"{where}.seed", 0)
+    if seed >= SEED_LIMIT:
+        raise ConfigError(f"{where}.seed: {seed} is too large; use a seed below 2**32")
 
 
 def _check_sizes(job: JobSpec, where: str) -> None:
@@ -397,13 +425,41 @@ def _yaml_problem(e: yaml.YAMLError) -> str:
     return " ".join(str(problem).split())
 
 
-def _refuse_duplicate_keys(text: str) -> None:
+def _parse(text: str) -> Any:
+    """The document, composed once: duplicate keys are refused on its node tree, then it is constructed. libyaml,
+    when PyYAML has it, composes a long seed list ten times faster; whatever it refuses is parsed again by the
+    pure-Python loader, whose messages (line, column, problem) the errors quote."""
+    fast = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return _load(text, fast)
+    except yaml.YAMLError:
+        if fast is yaml.SafeLoader:
+            raise
+        return _load(text, yaml.SafeLoader)
+
+
+def _load(text: str, loader_class: type) -> Any:
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _refuse_duplicate_keys(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _refuse_duplicate_keys(root: yaml.Node) -> None:
     """A key given twice in one mapping is an error: YAML keeps the last one silently, so a copy-pasted `epochs:`
-    would change the suite without a word. Keys merged in with `<<` may still be overridden. Reads the node tree
-    (yaml.compose builds no objects)."""
-    stack = [yaml.compose(text, Loader=yaml.SafeLoader)]
+    would change the suite without a word. Keys merged in with `<<` may still be overridden. Each node is read
+    once, however many aliases name it."""
+    stack, visited = [root], set()
     while stack:
         node = stack.pop()
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
         if isinstance(node, yaml.MappingNode):
             seen = set()
             for key, value in node.value:
@@ -412,9 +468,9 @@ def _refuse_duplicate_keys(text: str) -> None:
                         problem = f"duplicate key {key.value!r}; keep one of them"
                         raise yaml.constructor.ConstructorError(None, None, problem, key.start_mark)
                     seen.add((key.tag, key.value))
-                stack += [key, value]
+                stack += [n for n in (key, value) if not isinstance(n, yaml.ScalarNode)]
         elif isinstance(node, yaml.SequenceNode):
-            stack += node.value
+            stack += [n for n in node.value if not isinstance(n, yaml.ScalarNode)]
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -426,8 +482,7 @@ def load_suite(path: str | Path) -> Suite:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; is this a suite YAML file?") from None
     try:
-        _refuse_duplicate_keys(text)
-        raw = yaml.safe_load(text)
+        raw = _parse(text)
         suite = expand(raw, path.stem)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: malformed YAML{_yaml_position(e, text)}: {_yaml_problem(e)}") from None

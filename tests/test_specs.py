@@ -1,6 +1,7 @@
 """JobSpec identity: the canonical JSON and the job id derived from it; names safe to use in paths."""
 
 import dataclasses
+import hashlib
 import json
 
 import pytest
@@ -111,6 +112,36 @@ def test_canonical_json_round_trips(spec):
     assert back == spec
     assert back.job_id == spec.job_id
     assert isinstance(back.data.classes, tuple) and isinstance(back.eval.metrics, tuple)
+
+
+UNICODE = JobSpec(
+    ModelSpec("cgan"),
+    DataSpec("imagefolder", "chats-é", 32, classes=("chat", "chien ü"), path="/x/ü"),
+    TrainSpec(3, 7, lr_g=1e-3, ema=0.999, precision="bf16"),
+    EvalSpec(curve_samples=2000, metrics=("fid", "prc")),
+)
+# Ids computed before the canonical JSON was joined from cached parts: ids name results folders, so they never change.
+PINNED = [
+    (JobSpec(ModelSpec("dcgan"), DataSpec("synthetic", "synthetic", 64), TrainSpec(1, 0)), "538a44d4"),
+    (make_spec(), "b6c30457"),
+    (UNICODE, "10b7afdb"),
+]
+
+
+@pytest.mark.parametrize(("spec", "digest"), PINNED, ids=["defaults", "variant", "unicode"])
+def test_job_ids_are_the_ones_they_always_were(spec, digest):
+    assert spec.job_id.endswith(f"_{digest}")
+    old = json.dumps(dataclasses.asdict(spec), sort_keys=True, separators=(",", ":"))
+    assert spec.canonical_json() == old and spec.to_dict() == dataclasses.asdict(spec)
+    assert spec.job_id == spec.job_id and hashlib.sha256(old.encode()).hexdigest()[:8] == digest
+
+
+def test_jobs_sharing_parts_each_hash_their_own_spec():
+    a = make_spec()
+    assert a.job_id  # computed, and kept on a and on the parts it shares below
+    b = JobSpec(a.model, a.data, dataclasses.replace(a.train, seed=2), a.eval)
+    assert b.job_id != a.job_id and b.job_id == dataclasses.replace(make_spec(), train=b.train).job_id
+    assert b.canonical_json() == json.dumps(dataclasses.asdict(b), sort_keys=True, separators=(",", ":"))
 
 
 @pytest.mark.parametrize("name", ["../x", "/abs", ".hidden", "a/b", "", "..", "a..b", "-flag", "a b", "a\\b"])

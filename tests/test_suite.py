@@ -179,6 +179,22 @@ def test_shipped_suites_load(path):
     assert len({j.job_id for j in s.jobs}) == len(s.jobs)
 
 
+def test_aliases_nested_a_billion_deep_are_read_once(tmp_path):
+    levels = ["l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    levels += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 10)]
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(levels) + "\n")
+    with pytest.raises(ConfigError, match="l0: unknown key"):
+        load_suite(path)
+
+
+def test_the_committed_results_are_found_under_their_job_ids():
+    suite = load_suite(SUITES / "cifar_gpu.yaml")
+    folders = {p.parent.name for p in (SUITES.parent / "results" / suite.name).glob("*/spec.json")}
+    assert len(folders) == 24 and {j.job_id for j in suite.jobs} == folders
+    assert load_suite(SUITES / "smoke.yaml").jobs[0].job_id == "dcgan_synthetic_32px_e4_s0_f996a1f3"
+
+
 def test_smoke_suite():
     s = load_suite(SUITES / "smoke.yaml")
     assert s.name == "smoke"
