@@ -49,8 +49,8 @@ def _job_state(run) -> JobState:
             state, detail = STALE, f"pid {status.get('pid')} is gone"
         else:
             detail = f"on {status.get('host')} pid {status.get('pid')}"
-    if state in FINISHED:
-        run.read()  # a finished job is what the report will show: its records must be intact
+    if state in FINISHED and run.read().final is None:  # read(): what the report shows must be intact
+        state, detail = PENDING, "final.json missing: `harness run` re-finishes it from its checkpoint"
     if epochs and state != "done":
         detail = f"{epochs} epochs done; {detail}".rstrip("; ")
     return JobState(run.path.name, state, detail)
