@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import Damaged
-from harness.store import DAMAGED, FINISHED, PENDING, RUNNING, job_dir
+from harness.store import DAMAGED, FINISHED, PENDING, RUNNING, job_dir, run_folders
 from harness.suite import Suite
 
 ORDER = ("done", "running", "stale", "interrupted", "diverged", "failed", "damaged", "pending")
@@ -57,5 +57,12 @@ def _job_state(run) -> JobState:
 
 
 def suite_status(suite: Suite, results: Path) -> tuple[Counter, list[JobState]]:
-    states = [job_state(job_dir(results, suite.name, job.job_id)) for job in suite.jobs]
+    folders = run_folders(results, suite.name)
+    states = [_listed_state(results, suite.name, job.job_id, folders) for job in suite.jobs]
     return Counter(s.state for s in states), states
+
+
+def _listed_state(results: Path, suite: str, job_id: str, folders: set[str]) -> JobState:
+    if job_id not in folders:  # never started: what job_state says of it, without two failed reads per job
+        return JobState(job_id, PENDING, "")
+    return job_state(job_dir(results, suite, job_id))

@@ -238,6 +238,15 @@ def state_of(run: RunDir) -> str:
         return DAMAGED
 
 
+def run_folders(results: Path, suite: str) -> set[str]:
+    """The names in a suite's results folder, listed once: in a large suite, the jobs never started need no reads
+    (a job without a folder is pending)."""
+    try:
+        return set(os.listdir(Path(results) / suite))
+    except FileNotFoundError:
+        return set()
+
+
 def job_dir(results: Path, suite: str, job_id: str) -> RunDir:
     for name in (suite, job_id):
         if not is_safe_name(name):

@@ -14,7 +14,7 @@ from harness import atomic
 from harness.errors import ConfigError, HarnessError
 from harness.launch.processes import Where
 from harness.specs import JobSpec, is_safe_name
-from harness.store import FINISHED, append_jsonl, job_dir, read_jsonl
+from harness.store import FINISHED, append_jsonl, job_dir, read_jsonl, run_folders
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "slurm" / "array.sbatch"
 DIRECTIVE_VALUE = re.compile(r"^[A-Za-z0-9_.:@%+=,/~-]+$")  # sbatch parses #SBATCH lines itself: no quoting there
@@ -67,9 +67,12 @@ def arrays(suite_name: str, suite_path: Path, jobs: list[JobSpec], where: Where)
     """The jobs to submit, grouped by their number of processes (one array each): every job that is neither done
     nor already waiting or running in an array submitted before."""
     in_queue = {job for states in queued(where, suite_name).values() for job in states}
+    folders = run_folders(where.results, suite_name)  # a job without a folder is pending: nothing to read
     groups: dict[int, list[str]] = {}
     for job in jobs:
-        if job.job_id not in in_queue and job_dir(where.results, suite_name, job.job_id).state not in FINISHED:
+        if job.job_id in in_queue:
+            continue
+        if job.job_id not in folders or job_dir(where.results, suite_name, job.job_id).state not in FINISHED:
             groups.setdefault(job.train.processes, []).append(job.job_id)
     return [Array(suite_name, suite_path, tuple(ids), p) for p, ids in sorted(groups.items())]
 
@@ -139,7 +142,7 @@ def launch_lines(a: Array, o: SbatchOptions, where: Where, python: str) -> list[
         '  flock -n 9 || { echo "harness: $1 is already running in another process"; return 73; }',
         '  rm -f "$RUNS/$1/STOP"  # a request to an earlier run of this job',
         "  # the job's status from an earlier run must not pass for this one's (through a new temp file, never a link)",
-        '  local tmp',
+        "  local tmp",
         '  tmp=$(mktemp "$RUNS/$1/.status.json.XXXXXX.tmp") || return 1',
         '  printf \'{"state": "pending"}\\n\' > "$tmp"',
         '  mv "$tmp" "$RUNS/$1/status.json"',
@@ -237,15 +240,15 @@ def queued(where: Where, suite_name: str) -> dict[str, dict[str, str]]:
     out = subprocess.run(command, capture_output=True, text=True, timeout=120)
     if out.returncode and "Invalid job id" not in out.stderr:  # a busy or unreachable controller: never guess
         raise HarnessError(f"squeue failed ({out.stderr.strip()}); cannot tell which jobs are already queued")
-    tasks = {}
+    tasks: dict[str, dict[str, str]] = {}  # array id -> task -> state: each record looks up its own tasks
     for line in out.stdout.splitlines():
         array_id, task, state = line.split()
-        tasks[(array_id, task)] = state
+        tasks.setdefault(array_id, {})[task] = state
     result: dict[str, dict[str, str]] = {}
     for r in records:
         states = {}
-        for (array_id, task), state in tasks.items():
-            if array_id == r["array_job_id"] and task.isdigit():
+        for task, state in tasks.get(r["array_job_id"], {}).items():
+            if task.isdigit():
                 first = int(task) * r["per_task"]
                 states |= {job: state for job in r["job_ids"][first : first + r["per_task"]]}
         if states:
