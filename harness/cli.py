@@ -2,6 +2,7 @@
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.errors import ConfigError, HarnessError, explain_os_error
+from harness.launch.signals import by_ctrl_c
 
 app = typer.Typer(
     help="Benchmark GAN image generators: expand a suite, train and score its jobs, report the results.",
@@ -385,7 +387,10 @@ def main() -> None:
     logging.getLogger("harness").setLevel(logging.INFO)
     try:
         app()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit) as e:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # exiting: one more Ctrl-C must not cut this short
+        if not by_ctrl_c(e):
+            raise
         err.print("interrupted: run the same command again to resume", highlight=False)
         sys.exit(130)
     except Exception as e:
@@ -404,6 +409,8 @@ def main() -> None:
             highlight=False,
         )
         sys.exit(1)
+    finally:  # nothing is left to stop: a Ctrl-C now would only print a traceback from the interpreter's shutdown
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

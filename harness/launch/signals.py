@@ -1,5 +1,5 @@
 """Signals that mean "checkpoint and stop": SLURM's warning before the time limit (USR1), preemption (TERM) and
-Ctrl-C (INT; a second Ctrl-C interrupts at once)."""
+Ctrl-C (INT; a second Ctrl-C interrupts at once, as a KeyboardInterrupt)."""
 
 import contextlib
 import signal
@@ -30,3 +30,15 @@ def on_stop_signals(request: Callable[[], None]) -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def by_ctrl_c(e: BaseException | None) -> bool:
+    """Whether an exception is a KeyboardInterrupt or was raised while one was handled: Typer turns Ctrl-C into a
+    silent SystemExit(130), and a Ctrl-C while the first one unwinds raises inside its handling."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False

@@ -2,6 +2,7 @@
 stop signal a SLURM task gets before its time limit."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -130,6 +131,34 @@ def test_a_stop_signal_checkpoints_exits_75_and_the_rerun_resumes(tmp_path, sig)
     assert [r["step"] for r in run.metrics()] == [128 * e for e in range(1, 4)]  # no batch lost or repeated
     assert run.final()["resumed_from_epoch"] == ckpt["epoch"]
     assert json.loads(run.status_path.read_text())["state"] == "done"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("packed", "gap"), [(False, 0.02), (False, 0.3), (True, 0.02)], ids=["while-stopping", "after-the-stop", "packed"]
+)
+def test_two_ctrl_c_in_quick_succession_still_say_interrupted_and_exit_130(tmp_path, packed, gap):
+    """As a terminal sends them: SIGINT to the whole process group (packed jobs' processes too), the second while
+    the first is being handled (Typer turned that into a silent exit 130) or after it (a traceback from the
+    interpreter's shutdown, or none of the line)."""
+    suite = tiny_suite(tmp_path / "long.yaml", name="long", epochs=3, n_images=512, seeds=(0, 1) if packed else (0,))
+    results = tmp_path / "results"
+    command = [sys.executable, "-m", "harness", "run", str(suite), "--results", str(results), "--device", "cpu"]
+    command += ["--jobs-per-gpu", "2"] if packed else []
+    proc = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list(results.rglob("checkpoint.pt")) and time.monotonic() < deadline:  # in epoch 2
+        time.sleep(0.02)
+    for _ in range(2):
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(gap)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr[-2000:]
+    assert [line for line in stderr.splitlines() if line.startswith("interrupted")], stderr[-2000:]
+    logs = [run.log_path.read_text() for run in _runs(results) if run.log_path.exists()]
+    assert all("Traceback" not in log for log in logs), logs
+    assert len(logs) == (2 if packed else 0)
 
 
 def test_a_diverging_job_stops_early_as_diverged_and_the_suite_goes_on(tmp_path):
