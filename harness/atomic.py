@@ -49,7 +49,13 @@ def write_atomic(path: Path, write: Callable[[IO[bytes]], None], previous: Path 
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            write(f)
+            sink = _Sink(f)
+            try:
+                write(sink)
+            except Exception:
+                if sink.error is None:
+                    raise
+                raise sink.error from None  # the disk's own error, which torch.save turns into a RuntimeError
             f.flush()
             os.fsync(f.fileno())
         if previous is not None and path.exists():
@@ -61,6 +67,24 @@ def write_atomic(path: Path, write: Callable[[IO[bytes]], None], previous: Path 
         if isinstance(e, OSError) and e.filename is None:
             e.filename = str(path)  # write(2) errors (a full disk) name no file: the message should
         raise
+
+
+class _Sink:
+    """The temp file as a writer sees it, keeping the OSError of a failed write: torch.save reports a full disk as
+    "RuntimeError: [enforce fail at inline_container.cc...]", naming neither the file nor the errno."""
+
+    def __init__(self, f: IO[bytes]):
+        self.f, self.error = f, None
+
+    def write(self, data) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def __getattr__(self, name: str):
+        return getattr(self.f, name)
 
 
 def fsync_dir(folder: Path) -> None:

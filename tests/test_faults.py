@@ -91,3 +91,31 @@ def test_a_kill_at_a_random_moment_loses_nothing(tmp_path, suite):
     [run] = iter_runs(results)
     _intact(run)
     assert [r["epoch"] for r in run.metrics()] == [1, 2, 3] and run.state == "done" and "fid" in run.final()
+
+
+@pytest.fixture
+def full_cache(tmp_path, monkeypatch):
+    """HARNESS_CACHE on a real 32 kB file system: room for a reference's lock, not for its features (64 kB)."""
+    mount = tmp_path / "cache"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(mount)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() or 'mount failed'}); needs root")
+    monkeypatch.setenv("HARNESS_CACHE", str(mount))
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_under_the_cache_is_one_line_naming_the_features_file(tmp_path, inception_weights, full_cache):
+    """torch.save reports a failed write as "RuntimeError: [enforce fail at inline_container.cc...]": the harness
+    reports the disk's own error, naming the file, and leaves no temp file in the shared cache."""
+    suite = tiny_suite(tmp_path / "s.yaml", metrics=["fid"], n_samples=8, ref_size=8)
+    done = harness("refs", "build", str(suite), "--device", "cpu")
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "RuntimeError" not in done.stderr, done.stderr
+    [line] = [line for line in done.stderr.splitlines() if "error" in line]
+    written = f"{full_cache}/fidelity/ref-synthetic-train-32px-n8-"
+    assert line.startswith(f"error: no space left on device writing {written}") and "features-2048.pt; " in line
+    assert [p.suffix for p in (full_cache / "fidelity").iterdir()] == [".lock"]  # no features, no temp file
