@@ -187,14 +187,24 @@ def submit(
     results: ResultsOpt = Path("results"),
     data_root: DataRootOpt = None,
     device: DeviceOpt = "auto",
-    partition: Annotated[str | None, typer.Option(help="SLURM partition [default: the cluster's].")] = None,
-    time_limit: Annotated[str, typer.Option("--time", help="Time limit of each array task.")] = "24:00:00",
+    partition: Annotated[
+        str | None, typer.Option(help="SLURM partition [default: the suite's, or the cluster's].")
+    ] = None,
+    time_limit: Annotated[
+        str | None, typer.Option("--time", help="Time limit of each array task [default: the suite's, or 24:00:00].")
+    ] = None,
     gpus_per_task: Annotated[
-        int, typer.Option("--gpus-per-task", help="GPUs per array task (per node for jobs spanning nodes); 0: CPUs.")
-    ] = 1,
-    cpus_per_task: Annotated[int, typer.Option("--cpus-per-task")] = 4,
-    mem: Annotated[str | None, typer.Option(help="Memory per node, e.g. 32G.")] = None,
-    account: Annotated[str | None, typer.Option(help="SLURM account.")] = None,
+        int | None,
+        typer.Option(
+            "--gpus-per-task",
+            help="GPUs per array task (per node for jobs spanning nodes); 0: CPUs [default: the suite's, or 1].",
+        ),
+    ] = None,
+    cpus_per_task: Annotated[
+        int | None, typer.Option("--cpus-per-task", help="CPUs per array task [default: the suite's, or 4].")
+    ] = None,
+    mem: Annotated[str | None, typer.Option(help="Memory per node, e.g. 32G [default: the suite's].")] = None,
+    account: Annotated[str | None, typer.Option(help="SLURM account [default: the suite's].")] = None,
     max_concurrent: Annotated[
         int | None, typer.Option("--max-concurrent", help="Array tasks running at once (--array=...%K).")
     ] = None,
@@ -206,14 +216,20 @@ def submit(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the script(s), submit nothing.")] = False,
 ) -> None:
     """Submit the suite's pending jobs as SLURM job arrays: one task per job (or per K packed jobs). Jobs that are
-    done, or already queued by an earlier submit, are left out."""
+    done, or already queued by an earlier submit, are left out. Resources: these options, else the suite's `slurm:`."""
+    from harness.distributed import check_device
     from harness.launch import slurm
+    from harness.launch.processes import Where
+    from harness.paths import data_root as resolve_data_root
 
+    check_device(device, here=False)  # the jobs run on the cluster's nodes, not on this login node
     suite, jobs = _jobs(suite_path, only)
-    where = _where(results, data_root, device, None)
-    options = slurm.SbatchOptions(
-        partition, time_limit, gpus_per_task, cpus_per_task, mem, account, max_concurrent, jobs_per_gpu, signal_seconds
-    )
+    where = Where(results.resolve(), resolve_data_root(data_root).resolve(), device)
+    options = slurm.options(
+        suite.slurm, partition=partition, time=time_limit, gpus_per_task=gpus_per_task, cpus_per_task=cpus_per_task,
+        mem=mem, account=account, max_concurrent=max_concurrent, jobs_per_gpu=jobs_per_gpu,
+        signal_seconds=signal_seconds,
+    )  # fmt: skip
     arrays = slurm.arrays(suite.name, suite.path, jobs, where)
     if not arrays:
         out.print(f"{suite.name}: nothing to submit (every job is done or queued)", highlight=False)
@@ -351,10 +367,12 @@ def refs_build(
     data_root: DataRootOpt = None, device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:  # fmt: skip
     """Compute the reference features every job of a suite needs (no training)."""
+    from harness.distributed import check_device
     from harness.paths import data_root as resolve_data_root
     from harness.references import build_references
     from harness.suite import load_suite
 
+    check_device(device, ("cpu", "cuda"))
     for key, state in build_references(load_suite(suite_path), protocol, resolve_data_root(data_root), device):
         out.print(f"{state}: {key}", highlight=False)
 

@@ -16,10 +16,12 @@ from harness.errors import ConfigError
 COLLECTIVE_TIMEOUT = timedelta(hours=2)
 
 
-def check_device(device: str, choices: tuple[str, ...] = ("auto", "cpu", "cuda")) -> None:
+def check_device(device: str, choices: tuple[str, ...] = ("auto", "cpu", "cuda"), here: bool = True) -> None:
+    """A --device value, before anything runs; `here`: it must be usable on this machine (not so for jobs submitted
+    from a login node, which run on the cluster's nodes)."""
     if device not in choices:
         raise ConfigError(f"--device {device!r}: valid: {', '.join(choices)}")
-    if device == "cuda" and not torch.cuda.is_available():
+    if here and device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda: no CUDA device is visible; use --device cpu")
 
 

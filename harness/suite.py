@@ -22,7 +22,9 @@ from harness.protocols import PRESETS
 from harness.recipes import OPTIMIZERS, SCHEDULES
 from harness.specs import METRICS, DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec, is_safe_name
 
-TOP_KEYS = ("name", "description", "matrix", "defaults", "datasets", "overrides", "include", "exclude", "trackers")
+TOP_KEYS = (
+    "name", "description", "matrix", "defaults", "datasets", "overrides", "include", "exclude", "trackers", "slurm",
+)  # fmt: skip
 MATRIX_KEYS = ("arch", "dataset", "resolution", "epochs", "seed")
 MATRIX_DEFAULTS = {"resolution": [32], "seed": [0]}
 SEED_LIMIT = 2**32  # data order seeds generators with seed * 1_000_003 + epoch, which must fit in 64 bits
@@ -51,6 +53,7 @@ class Suite:
     jobs: tuple[JobSpec, ...]
     path: Path | None = None  # the YAML file, which launchers hand to the processes they start
     trackers: tuple[str, ...] = ()  # Accelerate trackers each job also logs to: a view of the records, not in job ids
+    slurm: dict[str, Any] = dataclasses.field(default_factory=dict)  # its array tasks' resources (`harness submit`)
 
 
 def _check_keys(mapping: Any, valid: typing.Iterable[str], where: str) -> dict:
@@ -381,7 +384,30 @@ def expand(raw: Any, name: str) -> Suite:
     desc = _coerce(raw.get("description") or "", str, "description")
     trackers = [_coerce(t, str, "trackers") for t in _as_list(raw.get("trackers") or [], "trackers", empty_ok=True)]
     tracking.check(tuple(trackers))
-    return Suite(name, desc, tuple(unique.values()), trackers=tuple(dict.fromkeys(trackers)))
+    return Suite(name, desc, tuple(unique.values()), trackers=tuple(dict.fromkeys(trackers)), slurm=_slurm(raw))
+
+
+# What a suite may ask SLURM for its array tasks (`harness submit` options override each), with the least value.
+SLURM_KEYS = {"gpus_per_task": 0, "cpus_per_task": 1, "time": "", "mem": "", "partition": "", "account": ""}
+
+
+def _slurm(raw: dict) -> dict[str, Any]:
+    """The suite's `slurm:` block, e.g. {gpus_per_task: 0, cpus_per_task: 2, time: "00:30:00"}: SbatchOptions' names,
+    each value a count or a plain SLURM word (it goes on an #SBATCH line, which sbatch reads unquoted)."""
+    block = _check_keys(raw.get("slurm"), SLURM_KEYS, "slurm")
+    for key, value in block.items():
+        least, where = SLURM_KEYS[key], f"slurm.{key}"
+        if isinstance(least, int):
+            if _coerce(value, int, where) < least:
+                raise ConfigError(f"{where}: must be ≥ {least}, got {value}")
+        elif not isinstance(value, str):  # 1800 minutes to SLURM
+            unquoted = "unquoted, YAML reads 30:00 as the number 1800"
+            raise ConfigError(
+                f'{where}: expected a quoted string, got {value!r} ({unquoted}); write e.g. time: "30:00"'
+            )
+        elif not all(c.isalnum() and c.isascii() or c in "_.:@%+=,/~-" for c in value) or not value:
+            raise ConfigError(f"{where}: {value!r} is not a SLURM value (letters, digits, ._:-)")
+    return dict(block)
 
 
 def _refuse_unused_overrides(overrides: dict[str, dict[str, Any]], jobs: list[JobSpec]) -> None:

@@ -58,3 +58,31 @@ def test_two_cpu_ranks_split_each_batch_and_stay_in_sync(tmp_path, arch, data):
     assert ranks[0]["batch"] + ranks[1]["batch"] == probe["global_batch"]  # ...that together are the global batch
     assert all(r["changed"] for r in ranks)  # a step was taken
     assert ranks[0]["params"] == ranks[1]["params"]  # gradients were all-reduced: identical nets after the step
+
+
+def test_every_command_taking_a_device_refuses_an_unknown_or_absent_one_in_one_line(tmp_path):
+    """Through the real CLI. `submit` checks only the name: its jobs run on the cluster's nodes, not here."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.helpers import harness, tiny_suite
+
+    suite, results = str(tiny_suite(tmp_path / "s.yaml", metrics=["fid"], n_samples=16, ref_size=16)), str(tmp_path)
+    commands = {
+        "run": ["run", suite, "--results", results],
+        "run-job": ["run-job", suite, "--index", "0", "--results", results],
+        "score": ["score", results],
+        "refs build": ["refs", "build", suite],
+        "submit": ["submit", suite, "--results", results, "--dry-run"],
+    }
+    cases = [(name, device) for name in commands for device in ("tpu", "cuda")]
+    with ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(lambda case: harness(*commands[case[0]], "--device", case[1]), cases))
+    for (name, device), d in zip(cases, done, strict=True):
+        if device == "cuda" and (name == "submit" or torch.cuda.is_available()):
+            continue
+        assert d.returncode == 2 and "Traceback" not in d.stderr, (name, device, d.stderr)
+        expected = "no CUDA device is visible; use --device cpu" if device == "cuda" else "--device 'tpu': valid: "
+        assert d.stderr.startswith("error: --device ") and expected in d.stderr and d.stderr.count("\n") == 1, d.stderr
+    submitted = done[cases.index(("submit", "cuda"))]
+    assert submitted.returncode == 0 and "--device cuda" in submitted.stdout, submitted.stderr
+    assert not list(tmp_path.rglob("status.json"))  # refused before any job started

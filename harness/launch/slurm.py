@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness import atomic
 from harness.errors import ConfigError, HarnessError
@@ -61,6 +62,12 @@ class Array:
 
     def tasks(self, o: SbatchOptions) -> int:
         return -(-len(self.job_ids) // self.per_task(o))
+
+
+def options(suite: dict[str, Any], **given: Any) -> SbatchOptions:
+    """The options of a submit: SbatchOptions' defaults, then the suite's own `slurm:` block, then the command line's
+    (None: not given there)."""
+    return SbatchOptions(**{**suite, **{k: v for k, v in given.items() if v is not None}})
 
 
 def arrays(suite_name: str, suite_path: Path, jobs: list[JobSpec], where: Where) -> list[Array]:
@@ -224,7 +231,15 @@ def submit(a: Array, o: SbatchOptions, where: Where, script: str) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{a.suite_name}-p{a.processes}-{time.strftime('%Y%m%d-%H%M%S')}.sbatch"
     atomic.write_bytes(path, script.encode())  # a new file: never written through a link planted at that name
-    job_id = _slurm("sbatch", "--parsable", str(path)).strip().split(";")[0]
+    try:
+        job_id = _slurm("sbatch", "--parsable", str(path)).strip().split(";")[0]
+    except HarnessError as e:
+        if "generic resource" not in str(e) or not o.gpus_per_task:
+            raise
+        raise HarnessError(
+            f"{e}: this cluster (or partition) has no GPUs to give the {o.gpus_per_task} per task asked for; "
+            "for CPUs pass --gpus-per-task 0 or set slurm: {gpus_per_task: 0} in the suite"
+        ) from None
     record = {"array_job_id": job_id, "script": str(path), "job_ids": list(a.job_ids), "per_task": a.per_task(o)}
     append_jsonl(submissions_path(where, a.suite_name), {**record, "time": time.time()})
     return job_id

@@ -3,6 +3,7 @@ launch line, and on a real single-node cluster: a submitted suite, a requeued ta
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -125,7 +126,9 @@ def _wait(predicate, timeout: float, what: str) -> None:
 def test_submit_runs_every_job_as_an_array_task_and_report_shows_them(slurm, tmp_path, inception_weights, monkeypatch):
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))  # its own reference cache: other tests count theirs
     results = tmp_path / "results"
-    array = _submit(slurm, REPO / "suites" / "smoke.yaml", results)
+    submitted = harness("submit", "suites/smoke.yaml", "--results", str(results), env=slurm.env)  # as it is: its
+    assert submitted.returncode == 0, submitted.stderr  # own slurm: block asks this GPU-less cluster for CPUs
+    array = submitted.stdout.split("submitted array ")[1].split(":")[0]
     status = harness("status", "suites/smoke.yaml", "--results", str(results), env=slurm.env)
     assert f"slurm array {array}: jobs" in status.stdout  # queued or running, as SLURM says
     slurm.wait_idle(timeout=600)
@@ -139,6 +142,76 @@ def test_submit_runs_every_job_as_an_array_task_and_report_shows_them(slurm, tmp
     assert len(summary) == 3 and all("dcgan_synthetic_32px" in line for line in summary[1:])
     again = harness("submit", "suites/smoke.yaml", "--results", str(results), env=slurm.env)
     assert again.returncode == 0 and "nothing to submit" in again.stdout
+
+
+@pytest.mark.integration
+def test_gpus_asked_of_a_cluster_without_them_is_one_line_saying_how_to_ask_for_cpus(slurm, tmp_path):
+    assert "Gres" not in slurm.conf.read_text()  # the test cluster has no GPUs
+    done = harness("submit", "suites/smoke.yaml", "--results", str(tmp_path), "--gpus-per-task", "1", env=slurm.env)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: sbatch --parsable failed: sbatch: error: Invalid generic resource (gres)"), line
+    assert "no GPUs to give the 1 per task asked for" in line and "--gpus-per-task 0" in line
+    assert "slurm: {gpus_per_task: 0}" in line
+    assert not slurm.jobs()
+
+
+def _smoke_directives(tmp_path: Path, *options: str) -> list[str]:
+    done = harness("submit", "suites/smoke.yaml", "--dry-run", "--results", str(tmp_path), *options)
+    assert done.returncode == 0, done.stderr
+    return [line for line in done.stdout.splitlines() if line.startswith("#SBATCH")]
+
+
+def test_a_suite_states_its_own_slurm_resources_and_the_command_line_overrides_them(tmp_path):
+    """suites/smoke.yaml, a CPU suite, asks for no GPU, 2 CPUs and half an hour; options given win, one by one."""
+    own = _smoke_directives(tmp_path)
+    assert {"#SBATCH --cpus-per-task=2", "#SBATCH --time=00:30:00"} <= set(own)
+    assert not [line for line in own if "gpus" in line]
+    given = _smoke_directives(tmp_path, "--gpus-per-task", "1", "--time", "2:00:00", "--mem", "8G")
+    assert {"#SBATCH --gpus-per-node=1", "#SBATCH --time=2:00:00", "#SBATCH --mem=8G"} <= set(given)
+    assert "#SBATCH --cpus-per-task=2" in given  # not given: still the suite's
+    plain = load_suite(tiny_suite(tmp_path / "s.yaml"))  # no slurm: block, no option: SbatchOptions' defaults
+    assert slurm.options(plain.slurm, time=None, gpus_per_task=None) == slurm.SbatchOptions()
+
+
+def test_every_suite_slurm_key_is_an_sbatch_option():
+    from harness.suite import SLURM_KEYS
+
+    fields = slurm.SbatchOptions.__dataclass_fields__
+    assert set(SLURM_KEYS) <= set(fields)
+    assert all(type(least) is type(fields[k].default) or fields[k].default is None for k, least in SLURM_KEYS.items())
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ("slurm: 3", "slurm: expected a mapping"),
+        ("slurm: {gpus: 1}", "slurm.gpus: unknown key; valid: gpus_per_task, cpus_per_task, time"),
+        ("slurm: {gpus_per_task: -1}", "slurm.gpus_per_task: must be ≥ 0, got -1"),
+        ("slurm: {cpus_per_task: 0}", "slurm.cpus_per_task: must be ≥ 1, got 0"),
+        ("slurm: {cpus_per_task: two}", "slurm.cpus_per_task: expected int, got 'two'"),
+        ("slurm: {gpus_per_task: true}", "slurm.gpus_per_task: expected int, got True"),
+        ("slurm: {time: 30:00}", "slurm.time: expected a quoted string, got 1800 (unquoted, YAML reads 30:00 as"),
+        ("slurm: {time: 1:00:00}", "slurm.time: expected a quoted string, got 3600"),
+        ("slurm: {partition: 'gpu; rm -rf /'}", "slurm.partition: 'gpu; rm -rf /' is not a SLURM value"),
+        ("slurm: {mem: ''}", "slurm.mem: '' is not a SLURM value"),
+    ],
+)
+def test_a_bad_slurm_block_is_refused_at_load(tmp_path, block, message):
+    path = tiny_suite(tmp_path / "s.yaml")
+    path.write_text(path.read_text() + block + "\n")
+    with pytest.raises(ConfigError, match=re.escape(message)) as e:
+        load_suite(path)
+    assert "\n" not in str(e.value)
+
+
+def test_a_bad_slurm_block_is_one_line_and_exit_2_through_the_cli(tmp_path):
+    path = tiny_suite(tmp_path / "s.yaml")
+    path.write_text(path.read_text() + "slurm: {time: 30:00}\n")
+    done = harness("submit", str(path), "--dry-run", "--results", str(tmp_path))
+    unquoted = "unquoted, YAML reads 30:00 as the number 1800"
+    expected = f'slurm.time: expected a quoted string, got 1800 ({unquoted}); write e.g. time: "30:00"'
+    assert done.returncode == 2 and done.stderr == f"error: {path}: {expected}\n", done.stderr
 
 
 @pytest.mark.integration
