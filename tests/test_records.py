@@ -141,12 +141,16 @@ def _names_each_damaged_job(text: str, runs) -> None:
 
 def test_status_report_and_run_name_each_damaged_job_and_go_on_with_the_rest(damaged):
     suite, results, runs = damaged
-    with ThreadPoolExecutor(3) as pool:  # reads only (report writes its own files): independent
-        status, report, run = pool.map(
+    with ThreadPoolExecutor(4) as pool:  # reads only (report writes its own files): independent
+        status, report, run, submit = pool.map(
             lambda args: harness(*args),
             [("status", str(suite), "--results", str(results)), ("report", str(results / "s")),
-             ("run", str(suite), "--results", str(results), "--device", "cpu")],
+             ("run", str(suite), "--results", str(results), "--device", "cpu"),
+             ("submit", str(suite), "--results", str(results), "--dry-run")],
         )  # fmt: skip
+    unreadable = runs[1].path.name  # its status cannot say whether it is done: not submitted, and said so
+    assert submit.returncode == 0 and unreadable in submit.stderr and unreadable not in submit.stdout, submit.stderr
+    assert "nothing to submit" in submit.stdout  # every other job is finished
     assert status.returncode == 0 and "2 done" in status.stdout and "5 damaged" in status.stdout, status.stdout
     _names_each_damaged_job(status.stdout, runs)
     assert report.returncode == 0 and "internal error" not in report.stderr, report.stderr

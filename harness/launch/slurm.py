@@ -1,6 +1,7 @@
 """SLURM job arrays: render the sbatch script (a pure function of its inputs), submit it, and ask SLURM how the
 arrays of a suite stand. One array task runs one job (or K packed jobs) through `harness run-job`."""
 
+import logging
 import re
 import shlex
 import shutil
@@ -15,7 +16,9 @@ from harness import atomic
 from harness.errors import ConfigError, HarnessError
 from harness.launch.processes import Where
 from harness.specs import JobSpec, is_safe_name
-from harness.store import FINISHED, append_jsonl, job_dir, read_jsonl, run_folders
+from harness.store import DAMAGED, FINISHED, append_jsonl, job_dir, read_jsonl, run_folders, state_of
+
+log = logging.getLogger(__name__)
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "slurm" / "array.sbatch"
 DIRECTIVE_VALUE = re.compile(r"^[A-Za-z0-9_.:@%+=,/~-]+$")  # sbatch parses #SBATCH lines itself: no quoting there
@@ -79,7 +82,13 @@ def arrays(suite_name: str, suite_path: Path, jobs: list[JobSpec], where: Where)
     for job in jobs:
         if job.job_id in in_queue:
             continue
-        if job.job_id not in folders or job_dir(where.results, suite_name, job.job_id).state not in FINISHED:
+        if job.job_id not in folders:
+            groups.setdefault(job.train.processes, []).append(job.job_id)
+            continue
+        run = job_dir(where.results, suite_name, job.job_id)
+        if (state := state_of(run)) == DAMAGED:  # `harness status` says which file and what to do
+            log.warning(f"{job.job_id}: its records are damaged; not submitted (`harness status` says why)")
+        elif state not in FINISHED or not run.final_path.exists():
             groups.setdefault(job.train.processes, []).append(job.job_id)
     return [Array(suite_name, suite_path, tuple(ids), p) for p, ids in sorted(groups.items())]
 
