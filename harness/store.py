@@ -222,10 +222,13 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def check_writable(folder: Path) -> None:
-    """Refuse, in one line, a results folder that cannot take a run's records (a file, read-only, not ours)."""
+    """Refuse, in one line, a results folder that cannot take a run's records (under a file, read-only, not
+    ours). Creates nothing: the nearest folder that exists is tried."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{existing} is a file, not a folder")
+        tempfile.TemporaryFile(dir=existing).close()
     except OSError as e:
         raise DiskError(f"cannot write results to {folder}: {e.strerror}; pass a writable --results") from None
 
