@@ -116,10 +116,15 @@ def test_a_protocol_name_that_would_pick_a_path_outside_the_report_is_refused(tm
 
 
 def test_a_killed_reports_temp_files_are_cleared_by_the_next_but_a_running_jobs_are_not(tmp_path):
+    import os
+
+    from tests.helpers import harness
+
     job = fake_run(tmp_path, 0, 100.0)
-    left = tmp_path / "s" / ".summary.md.k1ll3d.tmp"  # what a report killed mid-write leaves
-    left.write_text("half a table")
     running = tmp_path / "s" / job.job_id / ".metrics.jsonl.abc.tmp"  # a job's own, below: not the report's
     running.write_text("{")
-    write_report(tmp_path / "s")
-    assert not left.exists() and running.exists()
+    killed = harness("report", str(tmp_path / "s"), env={**os.environ, "HARNESS_FAULT": "write:summary.md:1"})
+    assert killed.returncode == -9 and list((tmp_path / "s").glob(".summary.md.*.tmp"))  # SIGKILLed mid-file
+    assert harness("report", str(tmp_path / "s")).returncode == 0
+    assert not list((tmp_path / "s").glob(".*.tmp")) and running.exists()
+    assert "## Jobs" in (tmp_path / "s" / "summary.md").read_text()
