@@ -1,9 +1,11 @@
 """Tiny jobs and suites for tests: CPU-sized so a training epoch takes well under a second."""
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from harness.specs import DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec
@@ -96,3 +98,17 @@ class StopAt:
 
     def epoch_ended(self, record):
         pass
+
+
+@contextlib.contextmanager
+def tmpfs(folder: Path, options: str):
+    """A real small file system mounted at `folder` (e.g. "size=300k", "ro,size=64k"): a full or read-only disk
+    as the harness meets one. Skips where mounting needs a root this process is not."""
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or 'mount failed'}); needs root")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)

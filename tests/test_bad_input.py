@@ -27,7 +27,7 @@ from harness.precision import PRECISIONS
 from harness.protocols import PRESETS
 from harness.recipes import OPTIMIZERS, SCHEDULES
 from harness.suite import EVAL_FIELDS, MATRIX_KEYS, SETTINGS, TOP_KEYS, Suite, load_suite
-from tests.helpers import harness, tiny_suite
+from tests.helpers import harness, tiny_suite, tmpfs
 
 # --- the CLI, case by case --------------------------------------------------------------------------------------------
 
@@ -283,15 +283,8 @@ def test_a_job_failing_in_a_suite_run_is_one_failed_line_and_exit_1(tmp_path):
 @pytest.fixture
 def small_disk(tmp_path):
     """A 300 kB file system: room for a job's records and first sample grid, not for its checkpoint."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount)], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() or 'mount failed'}); needs root")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    with tmpfs(tmp_path / "disk", "size=300k") as mount:
+        yield mount
 
 
 def test_a_full_disk_is_one_line_exit_1_and_nothing_half_written(tmp_path, small_disk):
@@ -307,27 +300,20 @@ def test_a_full_disk_is_one_line_exit_1_and_nothing_half_written(tmp_path, small
     assert_nothing_half_written(small_disk)
 
 
-def _unwritable(tmp: Path, kind: str) -> Path:
-    if kind == "a plain file":
-        (tmp / "results").write_text("not a folder")
-        return tmp / "results"
-    mount = tmp / "ro"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip("cannot mount a read-only tmpfs here; needs root")
-    return mount
+@pytest.fixture(params=["a plain file", "a read-only file system"])
+def unwritable(request, tmp_path):
+    if request.param == "a plain file":
+        (tmp_path / "results").write_text("not a folder")
+        yield tmp_path / "results"
+        return
+    with tmpfs(tmp_path / "ro", "ro,size=64k") as mount:
+        yield mount
 
 
-@pytest.mark.parametrize("kind", ["a plain file", "a read-only file system"])
-def test_results_that_cannot_be_written_are_one_line_before_any_job(tmp_path, kind):
-    results = _unwritable(tmp_path, kind)
-    try:
-        done = harness("run", str(_suite(tmp_path)), "--results", str(results), "--device", "cpu")
-    finally:
-        subprocess.run(["umount", str(results)], capture_output=True) if results.is_mount() else None
+def test_results_that_cannot_be_written_are_one_line_before_any_job(tmp_path, unwritable):
+    done = harness("run", str(_suite(tmp_path)), "--results", str(unwritable), "--device", "cpu")
     assert done.returncode == 1, done.stderr
-    message = one_error_line(done, ["cannot write results to", str(results), "pass a writable --results"])
+    message = one_error_line(done, ["cannot write results to", str(unwritable), "pass a writable --results"])
     assert "status.json" not in message and "failed " not in done.stderr  # no job claims a record it never wrote
 
 

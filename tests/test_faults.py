@@ -14,7 +14,7 @@ import pytest
 
 from harness import checkpoint
 from harness.store import RunDir, iter_runs
-from tests.helpers import REPO, harness, tiny_suite
+from tests.helpers import REPO, harness, tiny_suite, tmpfs
 
 # Each fault kills the rerun of the run before it; 64 images / batch 16 = 4 steps per epoch, scored at epoch 3.
 FAULTS = [
@@ -96,16 +96,9 @@ def test_a_kill_at_a_random_moment_loses_nothing(tmp_path, suite):
 @pytest.fixture
 def full_cache(tmp_path, monkeypatch):
     """HARNESS_CACHE on a real 32 kB file system: room for a reference's lock, not for its features (64 kB)."""
-    mount = tmp_path / "cache"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(mount)], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() or 'mount failed'}); needs root")
-    monkeypatch.setenv("HARNESS_CACHE", str(mount))
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    with tmpfs(tmp_path / "cache", "size=32k") as mount:
+        monkeypatch.setenv("HARNESS_CACHE", str(mount))
+        yield mount
 
 
 def test_a_full_disk_under_the_cache_is_one_line_naming_the_features_file(tmp_path, inception_weights, full_cache):
