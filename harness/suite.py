@@ -392,7 +392,7 @@ SLURM_KEYS = {"gpus_per_task": 0, "cpus_per_task": 1, "time": "", "mem": "", "pa
 
 
 def _slurm(raw: dict) -> dict[str, Any]:
-    """The suite's `slurm:` block, e.g. {gpus_per_task: 0, cpus_per_task: 2, time: "00:30:00"}: SbatchOptions' names,
+    """The suite's `slurm:` block, e.g. {gpus_per_task: 0, cpus_per_task: 1, time: "00:30:00"}: SbatchOptions' names,
     each value a count or a plain SLURM word (it goes on an #SBATCH line, which sbatch reads unquoted)."""
     block = _check_keys(raw.get("slurm"), SLURM_KEYS, "slurm")
     for key, value in block.items():

@@ -163,13 +163,13 @@ def _smoke_directives(tmp_path: Path, *options: str) -> list[str]:
 
 
 def test_a_suite_states_its_own_slurm_resources_and_the_command_line_overrides_them(tmp_path):
-    """suites/smoke.yaml, a CPU suite, asks for no GPU, 2 CPUs and half an hour; options given win, one by one."""
+    """suites/smoke.yaml, a CPU suite, asks for no GPU, 1 CPU and half an hour; options given win, one by one."""
     own = _smoke_directives(tmp_path)
-    assert {"#SBATCH --cpus-per-task=2", "#SBATCH --time=00:30:00"} <= set(own)
+    assert {"#SBATCH --cpus-per-task=1", "#SBATCH --time=00:30:00"} <= set(own)
     assert not [line for line in own if "gpus" in line]
     given = _smoke_directives(tmp_path, "--gpus-per-task", "1", "--time", "2:00:00", "--mem", "8G")
     assert {"#SBATCH --gpus-per-node=1", "#SBATCH --time=2:00:00", "#SBATCH --mem=8G"} <= set(given)
-    assert "#SBATCH --cpus-per-task=2" in given  # not given: still the suite's
+    assert "#SBATCH --cpus-per-task=1" in given  # not given: still the suite's
     plain = load_suite(tiny_suite(tmp_path / "s.yaml"))  # no slurm: block, no option: SbatchOptions' defaults
     assert slurm.options(plain.slurm, time=None, gpus_per_task=None) == slurm.SbatchOptions()
 
