@@ -133,3 +133,11 @@ def is_safe_name(name: str) -> bool:
     """Names that end up in paths: no separators, no '..', no leading dot or dash, no more than a file name holds.
     fullmatch, not match: the pattern's `$` also matches before a trailing newline."""
     return bool(SAFE_NAME.fullmatch(name)) and ".." not in name and len(name) <= 255
+
+
+SLURM_WORD = re.compile(r"[A-Za-z0-9_.:@%+=,/~-]+")  # sbatch parses #SBATCH lines itself: no quoting there
+
+
+def is_slurm_word(value: str) -> bool:
+    """A value that can stand unquoted on an #SBATCH line (a partition, a time, a memory size, an account)."""
+    return bool(SLURM_WORD.fullmatch(value))

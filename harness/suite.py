@@ -20,7 +20,7 @@ from harness.models import ARCHS
 from harness.precision import PRECISIONS
 from harness.protocols import PRESETS
 from harness.recipes import OPTIMIZERS, SCHEDULES
-from harness.specs import METRICS, DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec, is_safe_name
+from harness.specs import METRICS, DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec, is_safe_name, is_slurm_word
 
 TOP_KEYS = (
     "name", "description", "matrix", "defaults", "datasets", "overrides", "include", "exclude", "trackers", "slurm",
@@ -405,7 +405,7 @@ def _slurm(raw: dict) -> dict[str, Any]:
             raise ConfigError(
                 f'{where}: expected a quoted string, got {value!r} ({unquoted}); write e.g. time: "30:00"'
             )
-        elif not all(c.isalnum() and c.isascii() or c in "_.:@%+=,/~-" for c in value) or not value:
+        elif not is_slurm_word(value):
             raise ConfigError(f"{where}: {value!r} is not a SLURM value (letters, digits, ._:-)")
     return dict(block)
 

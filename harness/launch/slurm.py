@@ -15,13 +15,12 @@ from typing import Any
 from harness import atomic
 from harness.errors import ConfigError, HarnessError
 from harness.launch.processes import Where
-from harness.specs import JobSpec, is_safe_name
+from harness.specs import JobSpec, is_safe_name, is_slurm_word
 from harness.store import DAMAGED, FINISHED, append_jsonl, job_dir, read_jsonl, run_folders, state_of
 
 log = logging.getLogger(__name__)
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "slurm" / "array.sbatch"
-DIRECTIVE_VALUE = re.compile(r"^[A-Za-z0-9_.:@%+=,/~-]+$")  # sbatch parses #SBATCH lines itself: no quoting there
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
@@ -96,7 +95,7 @@ def arrays(suite_name: str, suite_path: Path, jobs: list[JobSpec], where: Where)
 def check(o: SbatchOptions) -> None:
     for name in ("partition", "time", "mem", "account"):
         value = getattr(o, name)
-        if value is not None and not DIRECTIVE_VALUE.fullmatch(value):
+        if value is not None and not is_slurm_word(value):
             raise ConfigError(f"--{name.replace('_', '-')} {value!r}: not a SLURM value (letters, digits, ._:-)")
     lows = (("gpus_per_task", 0), ("cpus_per_task", 1), ("jobs_per_gpu", 1), ("signal_seconds", 1), ("max_requeues", 0))
     for name, low in lows:
@@ -126,7 +125,7 @@ def directives(a: Array, o: SbatchOptions, where: Where) -> list[str]:
         "mem": o.mem,
     }
     for key, value in lines.items():
-        if value is not None and not DIRECTIVE_VALUE.fullmatch(value):
+        if value is not None and not is_slurm_word(value):
             raise ConfigError(f"{value!r} cannot go on an #SBATCH line (--{key}); use a path without spaces or quotes")
     return [f"#SBATCH --{key}={value}" for key, value in lines.items() if value is not None]
 
