@@ -37,22 +37,6 @@ def test_only_that_matches_nothing_is_a_usage_error():
     assert done.returncode == 2 and "matches no job" in done.stderr
 
 
-def test_run_then_rerun_skips_then_report(tmp_path):
-    suite = tiny_suite(tmp_path / "tiny.yaml", seeds=(0, 1))
-    results = tmp_path / "results"
-    first = harness("run", str(suite), "--results", str(results), "--device", "cpu")
-    assert first.returncode == 0, first.stderr
-    assert "tiny: 2 done, 0 skipped" in first.stdout
-    dry = harness("run", str(suite), "--results", str(results), "--dry-run")
-    assert dry.stdout.count("skip") == 2
-    second = harness("run", str(suite), "--results", str(results))
-    assert second.returncode == 0 and "0 done, 2 skipped" in second.stdout
-    report = harness("report", str(results / "tiny"))
-    assert report.returncode == 0, report.stderr
-    for name in ("summary.csv", "summary.md", "fid_vs_epoch.png", "losses.png"):
-        assert (results / "tiny" / name).exists()
-
-
 def test_report_of_an_empty_folder_is_one_line(tmp_path):
     done = harness("report", str(tmp_path))
     assert done.returncode == 1 and "no runs under" in done.stderr and "Traceback" not in done.stderr

@@ -39,6 +39,10 @@ def test_smoke_suite_runs_scores_reports_and_skips_on_rerun(tmp_path, inception_
     assert first.stderr.count("reference features: computing 64 images") == 1
     assert first.stderr.count("reference features: cached") == 3
 
+    for name in ("summary.md", "fid_vs_epoch.png", "losses.png", "report.html"):
+        assert (results / "smoke" / name).exists()
+    dry = harness("run", "suites/smoke.yaml", "--results", str(results), "--dry-run")
+    assert dry.returncode == 0 and dry.stdout.count("skip") == 2
     second = harness("run", "suites/smoke.yaml", "--results", str(results), "--device", "cpu")
     assert second.returncode == 0 and "0 done, 2 skipped" in second.stdout
 

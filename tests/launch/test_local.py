@@ -103,7 +103,10 @@ def test_run_job_runs_one_job_by_index_or_id_and_is_idempotent(tmp_path):
         assert bad.returncode == 2 and fragment in bad.stderr and "Traceback" not in bad.stderr
 
 
-@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGTERM], ids=["USR1", "TERM"])
+# TERM takes USR1's path (one handler for both): the default run checks SLURM's USR1, the complete run both
+@pytest.mark.parametrize(
+    "sig", [signal.SIGUSR1, pytest.param(signal.SIGTERM, marks=pytest.mark.integration)], ids=["USR1", "TERM"]
+)
 def test_a_stop_signal_checkpoints_exits_75_and_the_rerun_resumes(tmp_path, sig):
     """What a SLURM array task does before its time limit (USR1) or on preemption (TERM)."""
     suite = tiny_suite(tmp_path / "long.yaml", name="long", epochs=3, n_images=2048)  # 128 steps an epoch
