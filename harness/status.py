@@ -42,14 +42,16 @@ def job_state(run) -> JobState:
 def _job_state(run) -> JobState:
     status = run.status()
     state, detail = status.get("state", PENDING), status.get("error", "")
-    epochs = len(run.metrics())
+    # a finished job is what the report shows: all its records must be intact (read once, here)
+    record = run.read() if state in FINISHED else None
+    epochs = len(record.metrics if record else run.metrics())
     if state == RUNNING:
         here = status.get("host") == socket.gethostname()
         if here and not _alive(int(status.get("pid", -1))):
             state, detail = STALE, f"pid {status.get('pid')} is gone"
         else:
             detail = f"on {status.get('host')} pid {status.get('pid')}"
-    if state in FINISHED and run.read().final is None:  # read(): what the report shows must be intact
+    if record is not None and record.final is None:
         state, detail = PENDING, "final.json missing: `harness run` re-finishes it from its checkpoint"
     if epochs and state != "done":
         detail = f"{epochs} epochs done; {detail}".rstrip("; ")
