@@ -39,7 +39,7 @@ def job(resolution: int, batch: int, prec: str = "fp32") -> JobSpec:
     return JobSpec(
         ModelSpec("dcgan"),
         DataSpec("synthetic", "bench", resolution, n_images=N_IMAGES),
-        TrainSpec(epochs=1, seed=0, batch_size=batch, precision=prec),
+        TrainSpec(epochs=1, seed=0, batch_size=batch, precision=prec, objective="bce"),
     )
 
 
@@ -149,7 +149,9 @@ def make_lanes(device: torch.device, resolution: int, batch: int, n_batches: int
     from harness.trainer import build
 
     specs = [
-        dataclasses.replace(job(resolution, batch, prec), train=TrainSpec(1, seed, batch, precision=prec))
+        dataclasses.replace(
+            job(resolution, batch, prec), train=TrainSpec(1, seed, batch, precision=prec, objective="bce")
+        )
         for seed in range(k)
     ]
     data = images(resolution, min(N_IMAGES, batch * (n_batches + 1)))

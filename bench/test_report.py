@@ -4,6 +4,7 @@ mean ± std over seeds, and the Markdown tables."""
 import pytest
 
 from harness import aggregate, atomic, protocols, report
+from harness.models import ARCHS as ZOO
 from harness.specs import DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec
 from harness.store import RunDir, read_runs
 
@@ -15,7 +16,7 @@ def _fake_run(root, i: int) -> None:
     job = JobSpec(
         ModelSpec(arch),
         DataSpec("cifar10", "cifar10", 32),
-        TrainSpec(epochs=30, seed=seed, lr_g=1e-4 * (1 + variant)),
+        TrainSpec(epochs=30, seed=seed, lr_g=1e-4 * (1 + variant), objective=ZOO.get(arch).objective),
         EvalSpec(),
     )
     run = RunDir(root / "bench" / job.job_id)

@@ -19,9 +19,9 @@ BATCH = 32
 
 def job_for(arch: str) -> JobSpec:
     return JobSpec(
-        model=ModelSpec(arch=arch, ngf=32, ndf=32),
+        model=ModelSpec(arch=arch, ngf=32, ndf=32, arch_version=ARCHS.get(arch).version),
         data=DataSpec(source="synthetic", label="synthetic", resolution=32, n_images=256),
-        train=TrainSpec(epochs=1, seed=0, batch_size=BATCH, **dict(ARCHS.get(arch).defaults)),
+        train=TrainSpec(epochs=1, seed=0, batch_size=BATCH, **ARCHS.get(arch).recipe),
     )
 
 
@@ -52,7 +52,8 @@ def test_seed_batched_step(benchmark):
     from harness.trainer import build
 
     jobs = [
-        dataclasses.replace(job_for("dcgan"), train=TrainSpec(epochs=1, seed=k, batch_size=BATCH)) for k in range(LANES)
+        dataclasses.replace(job_for("dcgan"), train=TrainSpec(epochs=1, seed=k, batch_size=BATCH, objective="bce"))
+        for k in range(LANES)
     ]
     states = []
     for job in jobs:

@@ -28,7 +28,6 @@ from harness.batching import EpochShuffle
 from harness.checkpoint import TrainState
 from harness.data import ImageSet
 from harness.distributed import StopRequest, rank_seed
-from harness.models import ARCHS
 from harness.objectives import OBJECTIVES
 from harness.specs import JobSpec
 from harness.step import stack
@@ -68,11 +67,11 @@ def plan(jobs: list[JobSpec], trackers: tuple[str, ...] = ()) -> list[tuple[list
 
 def why_not(job: JobSpec) -> str:
     """Why this job cannot train as a lane ('' when it can)."""
-    t, arch = job.train, ARCHS.get(job.model.arch)
+    t = job.train
     if t.processes > 1:
         return f"processes: {t.processes} (a lane is one process)"
-    if arch.objective not in OBJECTIVES_BATCHED:
-        return f"objective {arch.objective} differentiates D by its input, which vmap cannot batch"
+    if t.objective not in OBJECTIVES_BATCHED:
+        return f"objective {t.objective} differentiates D by its input, which vmap cannot batch"
     if t.augment != "none":
         return f"augment {t.augment} draws from the global RNG, not a lane's"
     return ""
@@ -248,7 +247,7 @@ class LaneStep:
         G, D = Stacked.of([s.G for s in states]), Stacked.of([s.D for s in states])
         opt_g = stacked_optimizer(t, [s.opt_g for s in states], list(G.params.values()))
         opt_d = stacked_optimizer(t, [s.opt_d for s in states], list(D.params.values()))
-        objective = OBJECTIVES.get(ARCHS.get(job.model.arch).objective)(t, AUGMENTS.get(t.augment).d_input)
+        objective = OBJECTIVES.get(t.objective)(t, AUGMENTS.get(t.augment).d_input)
         ema = StackedEMA.of([s.ema for s in states])
         return cls(G, D, opt_g, opt_d, objective, gens, job.model.z_dim, num_classes, t.precision, ema)
 

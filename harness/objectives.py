@@ -36,6 +36,7 @@ class Objective:
 
 
 OBJECTIVES: Registry[type[Objective]] = Registry("objective")
+PAIR_OBJECTIVES = ("siamese-bce",)  # losses of a pair discriminator D(a, b) (models.Arch.pair)
 
 
 def _probabilities(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> Stats:

@@ -2,17 +2,19 @@
 the harness writes, or that belongs to another job, is Damaged, naming the file and what to do. Nothing here
 reads a file; these functions judge the parsed contents."""
 
-import hashlib
 import json
 import math
 from pathlib import Path
 from typing import Any
 
 from harness.errors import Damaged
-from harness.specs import is_safe_name
+from harness.specs import hash_id, is_safe_name
 
 STATES = ("pending", "running", "done", "failed", "interrupted", "diverged")
-SCORE_KEYS = ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall")
+# Every score a record holds: torch-fidelity's (evaluate.KEYS) and the health metrics (harness/health.py).
+SCORE_KEYS = (
+    "fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "density", "coverage", "diversity", "intra_fid",
+)  # fmt: skip
 
 # What to do about a damaged file, by its name: each redoes only what the file holds.
 FIX = {
@@ -120,15 +122,6 @@ def check_metric(path: Path, record: dict[str, Any], where: str = "") -> None:
     check_scores(path, record, where)
 
 
-def job_id_of(spec: dict[str, Any]) -> str:
-    """The id a spec dict hashes to, from the dict as it was written: a spec written before a field was added to
-    the specs still hashes to the id it ran under. Must match specs.JobSpec.job_id."""
-    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))
-    digest = hashlib.sha256(canonical.encode()).hexdigest()[:8]
-    d, t = spec["data"], spec["train"]
-    return f"{spec['model']['arch']}_{d['label']}_{d['resolution']}px_e{t['epochs']}_s{t['seed']}_{digest}"
-
-
 def check_spec(path: Path, spec: dict[str, Any], job_id: str) -> dict[str, Any]:
     """The spec must be the one the job's id hashes: an edited spec (another seed, another learning rate) would
     otherwise be reported, ranked and re-scored as a configuration that never ran."""
@@ -137,7 +130,7 @@ def check_spec(path: Path, spec: dict[str, Any], job_id: str) -> dict[str, Any]:
     if written != job_id:
         raise damaged(path, f"it is the spec of job {written}, not of {job_id}")
     try:
-        hashed = job_id_of(spec)
+        hashed = hash_id(spec)
     except (KeyError, TypeError, ValueError):
         raise damaged(path, "it lacks the model, data or train fields of a job spec") from None
     if job_id is not None and hashed != job_id:

@@ -17,6 +17,7 @@ from harness.augment import AUGMENTS
 from harness.data import DATASETS, check_classes, check_data, size_bound
 from harness.errors import ConfigError
 from harness.models import ARCHS
+from harness.objectives import OBJECTIVES, PAIR_OBJECTIVES
 from harness.precision import PRECISIONS
 from harness.protocols import PRESETS
 from harness.recipes import OPTIMIZERS, SCHEDULES
@@ -38,7 +39,7 @@ def _fields(cls: type, skip: tuple[str, ...] = ()) -> dict[str, Any]:
 
 # Settings a suite may set in defaults, overrides and include entries, by the spec they feed.
 SETTING_GROUPS = {
-    "model": _fields(ModelSpec, skip=("arch",)),
+    "model": _fields(ModelSpec, skip=("arch", "arch_version")),
     "train": _fields(TrainSpec, skip=("epochs", "seed")),
     "data": _fields(DataSpec, skip=("source", "label", "resolution")),
 }
@@ -110,7 +111,7 @@ def _settings(mapping: Any, where: str) -> dict[str, Any]:
 
 
 # Settings whose values are registry names, checked where they are written.
-_CHOICES = {"optimizer": OPTIMIZERS, "lr_schedule": SCHEDULES, "augment": AUGMENTS}
+_CHOICES = {"optimizer": OPTIMIZERS, "lr_schedule": SCHEDULES, "augment": AUGMENTS, "objective": OBJECTIVES}
 
 
 def _merge(*blocks: dict[str, Any]) -> dict[str, Any]:
@@ -199,7 +200,9 @@ class Expander:
         arch.check_resolution(arch_name, res, f"{where}.resolution")
         base = self.datasets.get(label) or self._plain_dataset(label, f"{where}.dataset")
         s = _merge(
-            _settings(dict(arch.defaults), f"{arch_name} (its built-in defaults)"),
+            # the arch's recipe, resolved into the spec: a default changed in code is a new job id, never a new
+            # meaning for an old one
+            _settings(arch.recipe, f"{arch_name} (its built-in defaults)"),
             self.defaults,
             {k: v for k, v in base.items() if k != "source"},
             self.overrides["arch"].get(arch_name, {}),
@@ -210,7 +213,7 @@ class Expander:
         data = DataSpec(source=base["source"], label=label, resolution=res, **pick("data"))
         check_data(data, f"{where}.dataset ({label})")
         job = JobSpec(
-            model=ModelSpec(arch=arch_name, **pick("model")),
+            model=ModelSpec(arch=arch_name, arch_version=arch.version, **pick("model")),
             data=data,
             train=TrainSpec(epochs=combo["epochs"], seed=combo["seed"], **pick("train")),
             eval=EvalSpec(**s["eval"]),
@@ -250,6 +253,7 @@ def validate(job: JobSpec, where: str) -> None:
         _positive(getattr(job.model, key), f"{where}.{key}")
     for key, registry in _CHOICES.items():
         registry.get(getattr(t, key), f"{where}.{key}")
+    _check_objective(job, where)
     _positive(t.n_critic, f"{where}.n_critic")
     _positive(t.processes, f"{where}.processes")
     if t.precision not in PRECISIONS:
@@ -280,6 +284,7 @@ def validate(job: JobSpec, where: str) -> None:
     if e.ref_size is not None:
         _positive(e.ref_size, f"{where}.eval.ref_size", 2)
     _positive(e.prc_neighborhood, f"{where}.eval.prc_neighborhood")
+    _positive(e.dc_neighborhood, f"{where}.eval.dc_neighborhood")
     _positive(e.isc_splits, f"{where}.eval.isc_splits")
     _positive(e.kid_subsets, f"{where}.eval.kid_subsets")
     _positive(e.kid_subset_size, f"{where}.eval.kid_subset_size", 2)
@@ -297,7 +302,23 @@ def validate(job: JobSpec, where: str) -> None:
             f"{where}.eval.n_samples: {e.n_samples} ≤ eval.prc_neighborhood {e.prc_neighborhood}; precision/recall "
             "needs more samples than neighbours"
         )
+    if "coverage" in e.metrics and e.n_samples <= e.dc_neighborhood:
+        raise ConfigError(
+            f"{where}.eval.n_samples: {e.n_samples} ≤ eval.dc_neighborhood {e.dc_neighborhood}; density/coverage "
+            "needs more samples than neighbours"
+        )
     _check_sizes(job, where)
+
+
+def _check_objective(job: JobSpec, where: str) -> None:
+    """A pair discriminator (Siamese) scores pairs of images, every other D one image: each needs its own losses."""
+    pair, arch = job.train.objective in PAIR_OBJECTIVES, ARCHS.get(job.model.arch)
+    if pair != arch.pair:
+        valid = ", ".join(n for n in OBJECTIVES.names() if (n in PAIR_OBJECTIVES) == arch.pair)
+        kind = "a pair discriminator" if arch.pair else "a one-image discriminator"
+        raise ConfigError(
+            f"{where}.objective: {job.train.objective} cannot train {job.model.arch} ({kind}); valid: {valid}"
+        )
 
 
 def _check_run(t: TrainSpec, where: str) -> None:
@@ -341,6 +362,11 @@ def _check_sizes(job: JobSpec, where: str) -> None:
             f"{where}.eval.prc_neighborhood: {e.prc_neighborhood} ≥ {bound} reference images ({held}); "
             "precision/recall needs more images than neighbours"
         )
+    if "coverage" in e.metrics and bound <= e.dc_neighborhood:
+        raise ConfigError(
+            f"{where}.eval.dc_neighborhood: {e.dc_neighborhood} ≥ {bound} reference images ({held}); "
+            "density/coverage needs more images than neighbours"
+        )
 
 
 def _check_curve(e: EvalSpec, where: str) -> None:
@@ -348,6 +374,7 @@ def _check_curve(e: EvalSpec, where: str) -> None:
     _positive(e.curve_samples, where, 2)
     needs = {"kid": (e.kid_subset_size, "eval.kid_subset_size"), "isc": (e.isc_splits, "eval.isc_splits")}
     needs["prc"] = (e.prc_neighborhood + 1, "eval.prc_neighborhood + 1")
+    needs["coverage"] = (e.dc_neighborhood + 1, "eval.dc_neighborhood + 1")
     for metric, (least, what) in needs.items():
         if metric in e.metrics and e.curve_samples < least:
             raise ConfigError(f"{where}: {e.curve_samples} < {what} {least}; raise curve_samples or drop {metric}")

@@ -17,6 +17,7 @@ from harness.batching import EpochShuffle
 from harness.checkpoint import TrainState
 from harness.data import ImageSet
 from harness.distributed import StopRequest
+from harness.errors import ConfigError
 from harness.models import ARCHS
 from harness.objectives import OBJECTIVES
 from harness.specs import JobSpec
@@ -50,6 +51,9 @@ def scores_due(job: JobSpec, epoch: int) -> bool:
 
 def build(job: JobSpec, num_classes: int) -> TrainState:
     arch, t = ARCHS.get(job.model.arch), job.train
+    arch.check_version(job.model.arch, job.model.arch_version)
+    if t.objective not in OBJECTIVES:  # never resolved: only a suite (or from_dict of a record) resolves it
+        raise ConfigError(f"{job.job_id}: train.objective {t.objective!r}; valid: {', '.join(OBJECTIVES.names())}")
     G = arch.build_g(job.model, job.data.resolution, num_classes)
     D = arch.build_d(job.model, job.data.resolution, num_classes)
     opt_g, opt_d = recipes.optimizer(t, G.parameters(), t.lr_g), recipes.optimizer(t, D.parameters(), t.lr_d)
@@ -127,7 +131,7 @@ def _train(job, run, accelerator, data, scorer, progress, stop) -> int:
     main = accelerator.is_main_process
     t, z_dim, num_classes = job.train, job.model.z_dim, len(data.class_names)
     augment = AUGMENTS.get(t.augment)
-    objective = OBJECTIVES.get(ARCHS.get(job.model.arch).objective)(t, augment.d_input)
+    objective = OBJECTIVES.get(t.objective)(t, augment.d_input)
     s, loader, sampler = prepare(job, data, accelerator)
     train_step = graphs.for_job(Step(s, objective, augment, accelerator, z_dim, num_classes, t.precision), t.cuda_graph)
     at = checkpoint.load(run, job.job_id, s, accelerator.unwrap_model)

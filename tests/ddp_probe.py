@@ -12,7 +12,6 @@ from accelerate.utils import gather_object
 from harness.augment import AUGMENTS
 from harness.data import load_dataset
 from harness.distributed import make_accelerator
-from harness.models import ARCHS
 from harness.objectives import OBJECTIVES
 from harness.step import Step
 from harness.trainer import prepare
@@ -24,17 +23,15 @@ def digest(t: torch.Tensor) -> str:
 
 
 def main(out: Path, arch: str, resident: bool) -> None:
-    import dataclasses
 
-    job = tiny_job(epochs=1)
-    job = dataclasses.replace(job, model=dataclasses.replace(job.model, arch=arch))
+    job = tiny_job(epochs=1, arch=arch)
     accelerator = make_accelerator("cpu")
     data = load_dataset(job.data, Path("."))
     s, loader, sampler = prepare(job, data, accelerator, resident=resident)
     loader.set_epoch(1)
     images, labels = next(iter(loader))
     before = torch.cat([p.detach().flatten() for p in accelerator.unwrap_model(s.G).parameters()])
-    objective = OBJECTIVES.get(ARCHS.get(arch).objective)(job.train, AUGMENTS.get("none").d_input)
+    objective = OBJECTIVES.get(job.train.objective)(job.train, AUGMENTS.get("none").d_input)
     stats = Step(s, objective, AUGMENTS.get("none"), accelerator, z_dim=16, num_classes=3)(images, labels, True)
     nets = [accelerator.unwrap_model(net) for net in (s.G, s.D)]
     params = torch.cat([p.detach().flatten() for net in nets for p in net.parameters()])

@@ -8,15 +8,20 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.models import ARCHS
 from harness.specs import DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec
 from harness.store import DONE, FAILED, job_dir
 
 
-def tiny_job(epochs: int = 2, seed: int = 0, n_images: int = 64, metrics: tuple[str, ...] = (), **eval_kw) -> JobSpec:
+def tiny_job(
+    epochs: int = 2, seed: int = 0, n_images: int = 64, metrics: tuple[str, ...] = (), arch: str = "dcgan", **eval_kw
+) -> JobSpec:
+    """A tiny job of `arch`, with its objective and recipe version as a suite resolves them (not its defaults)."""
+    recipe = ARCHS.get(arch)
     return JobSpec(
-        model=ModelSpec(arch="dcgan", z_dim=16, ngf=8, ndf=8),
+        model=ModelSpec(arch=arch, z_dim=16, ngf=8, ndf=8, arch_version=recipe.version),
         data=DataSpec(source="synthetic", label="synthetic", resolution=32, n_images=n_images),
-        train=TrainSpec(epochs=epochs, seed=seed, batch_size=16),
+        train=TrainSpec(epochs=epochs, seed=seed, batch_size=16, objective=recipe.objective),
         eval=EvalSpec(metrics=metrics, **eval_kw),
     )
 
@@ -65,17 +70,19 @@ def protocol(n_samples: int) -> dict:
     return {"name": name, "reference": reference, "n_samples": n_samples, "extractor": "inception-v3-compat:abc"}
 
 
-def fake_run(root, seed, fid, n_samples=64, state=DONE, suite="s") -> JobSpec:
-    """The records a finished (or failed) tiny job leaves in root/suite/<job_id>, without training it."""
+def fake_run(root, seed, fid, n_samples=64, state=DONE, suite="s", health=None, epochs=None) -> JobSpec:
+    """The records a finished (or failed) tiny job leaves in root/suite/<job_id>, without training it; `health`:
+    the health metrics of its final score; `epochs`: its metrics.jsonl records instead of two plain ones."""
     job = tiny_job(seed=seed, metrics=("fid", "kid"), n_samples=n_samples, kid_subset_size=8)
     run = job_dir(root, suite, job.job_id)
     run.write_spec(job)
-    for epoch in (1, 2):
-        run.append_metrics({"epoch": epoch, "d_loss": 1.0, "g_loss": 2.0, "seconds": 1.0, "images_per_s": 64.0,
-                            "fid": fid + 10 * (2 - epoch), "kid": 0.1})  # fmt: skip
+    plain = [{"epoch": epoch, "d_loss": 1.0, "g_loss": 2.0, "seconds": 1.0, "images_per_s": 64.0,
+              "fid": fid + 10 * (2 - epoch), "kid": 0.1} for epoch in (1, 2)]  # fmt: skip
+    for record in epochs or plain:
+        run.append_metrics(record)
     if state == DONE:
         run.write_final({"fid": fid, "kid": 0.1, "train_seconds": 2.0, "images_per_s": 64.0,
-                         "protocol": protocol(n_samples)})  # fmt: skip
+                         "protocol": protocol(n_samples), **(health or {})})  # fmt: skip
         run.set_status(DONE)
     else:
         run.set_status(FAILED, error="boom: out of memory")

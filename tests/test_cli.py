@@ -8,6 +8,7 @@ import time
 
 import pytest
 import torch
+import yaml
 
 from tests.helpers import REPO, harness, tiny_suite
 
@@ -30,6 +31,18 @@ def test_plan_lists_the_full_cifar_matrix():
     assert "cifar_all: 96 jobs" in done.stdout and "cat+dog" in done.stdout
     for arch in ("cgan", "wgan-gp", "sngan", "sagan", "siamese-concat"):
         assert f"│ {arch}_cifar10" in done.stdout
+
+
+def test_plan_gives_an_overridden_objective_or_learning_rate_its_own_ids(tmp_path):
+    """The recipe is in the spec: a suite that changes an arch's objective or learning rate plans new jobs."""
+    suite = yaml.safe_load(tiny_suite(tmp_path / "tiny.yaml").read_text())
+    job = {"arch": "dcgan", "dataset": "synthetic", "epochs": 2, "seed": 0}
+    suite["include"] = [{**job, "objective": "hinge"}, {**job, "lr_g": 1.0e-4}]
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(suite))
+    done = harness("plan", str(tmp_path / "tiny.yaml"))
+    assert done.returncode == 0, done.stderr
+    ids = {line.split()[1] for line in done.stdout.splitlines() if line.startswith("│ dcgan_")}
+    assert len(ids) == 3 and "tiny: 3 jobs" in done.stdout
 
 
 def test_only_that_matches_nothing_is_a_usage_error():

@@ -34,9 +34,9 @@ IDS = [f"{arch}-{'-'.join(map(str, kw.values())) or 'paper'}" for arch, kw in CA
 
 
 def job_for(arch: str, **train) -> JobSpec:
-    train = {"precision": "fp32"} | dict(ARCHS.get(arch).defaults) | train  # fp32: TF32 rounding would blur it
+    train = {"precision": "fp32"} | ARCHS.get(arch).recipe | train  # fp32: TF32 rounding would blur it
     return JobSpec(
-        model=ModelSpec(arch=arch, ngf=16, ndf=16, z_dim=32),
+        model=ModelSpec(arch=arch, ngf=16, ndf=16, z_dim=32, arch_version=ARCHS.get(arch).version),
         data=DataSpec(source="synthetic", label="synthetic", resolution=32, n_images=256),
         train=TrainSpec(epochs=2, seed=3, batch_size=32, **train),
     )

@@ -38,8 +38,7 @@ from tests.helpers import StopAt, harness, tiny_job, tiny_suite
 
 def _job(arch: str = "dcgan", seed: int = 0, epochs: int = 2, n_images: int = 64, **train_changes) -> JobSpec:
     """A tiny job (z_dim 16, ngf 8, ndf 8, 64 synthetic 32px images, batch 16: 4 steps an epoch) of any arch."""
-    job = tiny_job(epochs=epochs, seed=seed, n_images=n_images)
-    job = dataclasses.replace(job, model=dataclasses.replace(job.model, arch=arch))
+    job = tiny_job(epochs=epochs, seed=seed, n_images=n_images, arch=arch)
     return dataclasses.replace(job, train=dataclasses.replace(job.train, **train_changes))
 
 
@@ -126,7 +125,7 @@ def _steps_alone_and_as_lanes(arch, accelerator, dtype, steps=3):
     for k, (job, s) in enumerate(zip(jobs, alone, strict=True)):
         torch.manual_seed(job.train.seed)  # a one-process job draws its noise from the global generator
         t = job.train
-        objective = OBJECTIVES.get(ARCHS.get(arch).objective)(t, AUGMENTS.get(t.augment).d_input)
+        objective = OBJECTIVES.get(t.objective)(t, AUGMENTS.get(t.augment).d_input)
         step = Step(s, objective, AUGMENTS.get(t.augment), accelerator, job.model.z_dim, num_classes)
         separate.append([step(images[i, k], labels[i, k], update_g[i]) for i in range(steps)])
     return [[batched[i][k] for i in range(steps)] for k in range(len(SEEDS))], separate, together, alone

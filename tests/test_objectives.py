@@ -7,7 +7,7 @@ from torch import nn
 from harness.objectives import OBJECTIVES, gradient_penalty
 from harness.specs import TrainSpec
 
-TRAIN = TrainSpec(epochs=1, seed=0)
+TRAIN = TrainSpec(epochs=1, seed=0, objective="bce")
 
 
 class LinearD(nn.Module):

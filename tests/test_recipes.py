@@ -6,7 +6,7 @@ import torch
 from harness import recipes
 from harness.specs import TrainSpec
 
-TRAIN = TrainSpec(epochs=10, seed=0, lr_g=1.0)
+TRAIN = TrainSpec(epochs=10, seed=0, lr_g=1.0, objective="bce")
 
 
 @pytest.mark.parametrize("schedule,end", [("none", 1.0), ("cosine", 0.0), ("exponential", recipes.EXPONENTIAL_END)])

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from harness.errors import Damaged
-from harness.records import job_id_of
+from harness.specs import hash_id as job_id_of
 from harness.store import DONE, RunDir, job_dir, read_runs
 from tests.helpers import fake_run, harness, tiny_job, tiny_suite
 

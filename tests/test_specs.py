@@ -6,14 +6,25 @@ import json
 
 import pytest
 
-from harness.specs import DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec, is_safe_name
+from harness.specs import (
+    FIRST_ARCH_VERSION,
+    HEALTH_METRICS,
+    DataSpec,
+    EvalSpec,
+    JobSpec,
+    ModelSpec,
+    TrainSpec,
+    hash_id,
+    identity,
+    is_safe_name,
+)
 
 
 def make_spec() -> JobSpec:
     return JobSpec(
         model=ModelSpec(arch="dcgan", z_dim=100, ngf=32, ndf=32),
         data=DataSpec(source="cifar10", label="cifar10-cats-dogs", resolution=32, classes=("cat", "dog"), n_images=500),
-        train=TrainSpec(epochs=5, seed=1, batch_size=64, lr_g=2e-4, lr_d=1e-4),
+        train=TrainSpec(epochs=5, seed=1, batch_size=64, lr_g=2e-4, lr_d=1e-4, objective="bce"),
         eval=EvalSpec(every=2, n_samples=2000, metrics=("fid", "kid"), kid_subset_size=500, ref_size=1000),
     )
 
@@ -25,6 +36,8 @@ CHANGES = [
     ("model", "ngf", 64),
     ("model", "ndf", 16),
     ("model", "spectral_norm", True),
+    ("model", "arch_version", 2),
+    ("train", "objective", "hinge"),
     ("data", "oversample", 5000),
     ("data", "sharpen", 0.5),
     ("train", "optimizer", "rmsprop"),
@@ -61,6 +74,7 @@ CHANGES = [
     ("eval", "ref_split", "test"),
     ("eval", "isc_splits", 5),
     ("eval", "prc_neighborhood", 5),
+    ("eval", "dc_neighborhood", 3),
     ("eval", "batch_size", 32),
 ]
 
@@ -105,10 +119,14 @@ def test_canonical_json_is_sorted_and_compact():
 
 
 @pytest.mark.parametrize(
-    "spec", [make_spec(), JobSpec(ModelSpec("dcgan"), DataSpec("synthetic", "synthetic", 64), TrainSpec(1, 0))]
+    "spec",
+    [
+        make_spec(),
+        JobSpec(ModelSpec("dcgan"), DataSpec("synthetic", "synthetic", 64), TrainSpec(1, 0, objective="bce")),
+    ],
 )
 def test_canonical_json_round_trips(spec):
-    back = JobSpec.from_dict(json.loads(spec.canonical_json()))
+    back = JobSpec.from_dict(json.loads(json.dumps(spec.to_dict())))  # as spec.json holds it
     assert back == spec
     assert back.job_id == spec.job_id
     assert isinstance(back.data.classes, tuple) and isinstance(back.eval.metrics, tuple)
@@ -117,23 +135,54 @@ def test_canonical_json_round_trips(spec):
 UNICODE = JobSpec(
     ModelSpec("cgan"),
     DataSpec("imagefolder", "chats-é", 32, classes=("chat", "chien ü"), path="/x/ü"),
-    TrainSpec(3, 7, lr_g=1e-3, ema=0.999, precision="bf16"),
+    TrainSpec(3, 7, lr_g=1e-3, ema=0.999, precision="bf16", objective="bce"),
     EvalSpec(curve_samples=2000, metrics=("fid", "prc")),
 )
-# Ids computed before the canonical JSON was joined from cached parts: ids name results folders, so they never change.
-PINNED = [
-    (JobSpec(ModelSpec("dcgan"), DataSpec("synthetic", "synthetic", 64), TrainSpec(1, 0)), "538a44d4"),
-    (make_spec(), "b6c30457"),
-    (UNICODE, "10b7afdb"),
-]
+DEFAULTS = JobSpec(ModelSpec("dcgan"), DataSpec("synthetic", "synthetic", 64), TrainSpec(1, 0, objective="bce"))
+# Ids computed before the canonical JSON was joined from cached parts, and before objectives, arch versions and the
+# health metrics were in the specs: ids name results folders, so they never change.
+PINNED = [(DEFAULTS, "538a44d4"), (make_spec(), "b6c30457"), (UNICODE, "10b7afdb")]
 
 
 @pytest.mark.parametrize(("spec", "digest"), PINNED, ids=["defaults", "variant", "unicode"])
 def test_job_ids_are_the_ones_they_always_were(spec, digest):
     assert spec.job_id.endswith(f"_{digest}")
-    old = json.dumps(dataclasses.asdict(spec), sort_keys=True, separators=(",", ":"))
-    assert spec.canonical_json() == old and spec.to_dict() == dataclasses.asdict(spec)
-    assert spec.job_id == spec.job_id and hashlib.sha256(old.encode()).hexdigest()[:8] == digest
+    canonical = json.dumps(identity(dataclasses.asdict(spec)), sort_keys=True, separators=(",", ":"))
+    assert spec.canonical_json() == canonical and spec.to_dict() == dataclasses.asdict(spec)
+    assert hash_id(spec.to_dict()) == spec.job_id and hashlib.sha256(canonical.encode()).hexdigest()[:8] == digest
+
+
+def older(spec: JobSpec) -> dict:
+    """The spec as the harness wrote it before objectives, arch versions and the health metrics were fields."""
+    d = spec.to_dict()
+    del d["train"]["objective"], d["model"]["arch_version"], d["eval"]["dc_neighborhood"]
+    d["eval"]["metrics"] = [m for m in d["eval"]["metrics"] if m not in HEALTH_METRICS]
+    return d
+
+
+@pytest.mark.parametrize(("spec", "digest"), PINNED, ids=["defaults", "variant", "unicode"])
+def test_a_spec_written_before_the_new_fields_reads_back_as_the_job_it_was(spec, digest):
+    back = JobSpec.from_dict(older(spec))
+    assert back.train.objective == "bce" and back.model.arch_version == FIRST_ARCH_VERSION
+    assert hash_id(older(spec)) == back.job_id == spec.job_id
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"train": {"objective": "hinge"}}, {"model": {"arch_version": 2}}, {"eval": {"dc_neighborhood": 7}}],
+    ids=["objective", "arch_version", "dc_neighborhood"],
+)
+def test_a_new_field_off_its_implicit_value_is_hashed(change):
+    ((part, values),) = change.items()
+    changed = dataclasses.replace(DEFAULTS, **{part: dataclasses.replace(getattr(DEFAULTS, part), **values)})
+    assert changed.job_id != DEFAULTS.job_id
+    assert json.loads(changed.canonical_json())[part] == identity(json.loads(json.dumps(changed.to_dict())))[part]
+
+
+def test_asking_for_health_metrics_keeps_the_id():
+    with_health = dataclasses.replace(DEFAULTS, eval=EvalSpec(metrics=("fid", "kid", "isc", *HEALTH_METRICS)))
+    without = dataclasses.replace(DEFAULTS, eval=EvalSpec(metrics=("fid", "kid", "isc")))
+    assert with_health.job_id == without.job_id == DEFAULTS.job_id
 
 
 def test_jobs_sharing_parts_each_hash_their_own_spec():
@@ -141,7 +190,7 @@ def test_jobs_sharing_parts_each_hash_their_own_spec():
     assert a.job_id  # computed, and kept on a and on the parts it shares below
     b = JobSpec(a.model, a.data, dataclasses.replace(a.train, seed=2), a.eval)
     assert b.job_id != a.job_id and b.job_id == dataclasses.replace(make_spec(), train=b.train).job_id
-    assert b.canonical_json() == json.dumps(dataclasses.asdict(b), sort_keys=True, separators=(",", ":"))
+    assert b.canonical_json() == json.dumps(identity(dataclasses.asdict(b)), sort_keys=True, separators=(",", ":"))
 
 
 @pytest.mark.parametrize("name", ["../x", "/abs", ".hidden", "a/b", "", "..", "a..b", "-flag", "a b", "a\\b"])

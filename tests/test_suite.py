@@ -188,10 +188,16 @@ def test_aliases_nested_a_billion_deep_are_read_once(tmp_path):
         load_suite(path)
 
 
-def test_the_committed_results_are_found_under_their_job_ids():
+def test_the_committed_results_are_found_under_their_job_ids_and_the_retired_cgan_is_not():
+    """Only cgan's recipe changed (v1 -> v2) since results/cifar_all ran: every other job of the suite is done under
+    the current code (its id is the folder's), and cgan's jobs are new ones (`harness plan`: pending)."""
     suite = load_suite(SUITES / "cifar_gpu.yaml")
     folders = {p.parent.name for p in (SUITES.parent / "results" / suite.name).glob("*/spec.json")}
-    assert len(folders) == 24 and {j.job_id for j in suite.jobs} == folders
+    ids = {j.job_id: j.model.arch for j in suite.jobs}
+    unchanged = {i for i, arch in ids.items() if arch != "cgan"}
+    assert len(folders) == 24 and len(unchanged) == 21 and unchanged <= folders
+    assert folders - unchanged == {f for f in folders if f.startswith("cgan_")}  # the three cgan@v1 runs
+    assert {i for i, arch in ids.items() if arch == "cgan"}.isdisjoint(folders)
     assert load_suite(SUITES / "smoke.yaml").jobs[0].job_id == "dcgan_synthetic_32px_e4_s0_f996a1f3"
 
 
@@ -431,3 +437,22 @@ def test_bad_recipe_settings_are_one_line_errors(defaults, fragments):
     assert "\n" not in message
     for fragment in fragments:
         assert fragment in message
+
+
+def test_each_job_carries_its_archs_recipe_and_a_suite_may_change_the_objective():
+    jobs = expand(suite(matrix={"arch": ["dcgan", "cgan", "wgan-gp"]}), "s").jobs
+    recipe = {j.model.arch: (j.train.objective, j.model.arch_version, j.train.beta1) for j in jobs}
+    assert recipe == {"dcgan": ("bce", 1, 0.5), "cgan": ("hinge", 2, 0.5), "wgan-gp": ("wasserstein-gp", 1, 0.0)}
+    (hinged,) = expand(suite(defaults={"objective": "hinge"}), "s").jobs
+    (plain,) = expand(suite(), "s").jobs
+    assert hinged.train.objective == "hinge" and hinged.job_id != plain.job_id
+
+
+@pytest.mark.parametrize(
+    ("arch", "objective", "valid"),
+    [("siamese", "hinge", "valid: siamese-bce"), ("dcgan", "siamese-bce", "valid: bce, hinge, wasserstein")],
+)
+def test_an_objective_that_cannot_train_the_archs_discriminator_is_refused(arch, objective, valid):
+    raw = suite(matrix={"arch": [arch]}, overrides={"arch": {arch: {"objective": objective}}})
+    with pytest.raises(ConfigError, match=f"objective: {objective} cannot train {arch}.*{valid}"):
+        expand(raw, "s")

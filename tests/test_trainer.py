@@ -166,7 +166,7 @@ def test_lr_schedule_is_stepped_per_epoch(tmp_path, accelerator):
     ],
 )
 def test_recipes_and_archs_train_through_the_one_loop(tmp_path, accelerator, arch, changes):
-    job = _with(_with(tiny_job(epochs=1), "train", **changes), "model", arch=arch)
+    job = _with(tiny_job(epochs=1, arch=arch), "train", **changes)
     run = RunDir(tmp_path / "job")
     _train(job, run, accelerator)
     record = run.metrics()[0]

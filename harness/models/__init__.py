@@ -11,6 +11,10 @@ from harness.registry import Registry
 from harness.specs import ModelSpec
 
 
+class RetiredRecipe(ConfigError):
+    """A job of an arch's earlier recipe version: its nets are no longer built."""
+
+
 @dataclass(frozen=True)
 class Arch:
     """How to build one GAN variant. Nets share one calling convention so the trainer never asks which arch it has:
@@ -24,8 +28,25 @@ class Arch:
     conditional: bool = False
     pair: bool = False
     # Suite settings from this arch's paper (learning rates, betas, n_critic, optimizer...): a suite's own
-    # defaults and overrides take precedence over them.
+    # defaults and overrides take precedence over them. They and `objective` are resolved into each job's spec.
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    # The recipe revision of the nets build_g and build_d make (layers, normalisation, initialisation), hashed into
+    # job ids: a change to them is a new version, so an old id never comes to mean other nets. Checked by
+    # tests/models/test_fingerprints.py.
+    version: int = 1
+
+    @property
+    def recipe(self) -> dict[str, Any]:
+        """The training settings this arch resolves into each job's spec: its objective and its paper's defaults."""
+        return {"objective": self.objective, **self.defaults}
+
+    def check_version(self, name: str, version: int) -> None:
+        """Only the current recipe can be built: a job of an earlier one reports, but cannot train or be re-scored."""
+        if version != self.version:
+            raise RetiredRecipe(
+                f"{name} recipe v{version} is retired (the zoo builds v{self.version}); its records still report, "
+                "but its nets can no longer be built"
+            )
 
     def check_resolution(self, name: str, resolution: int, where: str) -> None:
         if resolution not in self.resolutions:
@@ -42,7 +63,7 @@ def init_normal(module: nn.Module) -> None:
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
+    elif isinstance(module, nn.BatchNorm2d) and module.affine:  # conditional batch norm keeps its own
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
 

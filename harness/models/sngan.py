@@ -47,24 +47,33 @@ class Generator(nn.Module):
         return self.main(z)
 
 
+def d_features(
+    ndf: int, resolution: int, attention_at: int | None = None, channels: int = 3
+) -> tuple[list[nn.Module], int]:
+    """The paper's Table 3 D from the image down to a 4x4 map: per scale a 3x3 conv then a 4x4 stride-2 conv,
+    LeakyReLU 0.1, no batch norm, then a 3x3 conv doubling the width; and that width."""
+    layers: list[nn.Module] = []
+    width, size = channels, resolution
+    for i in range(n_blocks(resolution)):
+        # state size. (ndf * 2**i) x (size/2) x (size/2)
+        layers += [nn.Conv2d(width, ndf * 2**i, 3, 1, 1), nn.LeakyReLU(0.1, inplace=True)]
+        layers += [nn.Conv2d(ndf * 2**i, ndf * 2**i, 4, 2, 1), nn.LeakyReLU(0.1, inplace=True)]
+        width, size = ndf * 2**i, size // 2
+        layers += [SelfAttention(width)] if size == attention_at else []
+    # state size. (2 * width) x 4 x 4 (512 x 4 x 4 at 32px, ndf=64)
+    layers += [nn.Conv2d(width, 2 * width, 3, 1, 1), nn.LeakyReLU(0.1, inplace=True)]
+    return layers, 2 * width
+
+
 class Discriminator(nn.Module):
     """The paper's Table 3 D: per scale a 3x3 conv then a 4x4 stride-2 conv, LeakyReLU 0.1, no batch norm; a dense
     logit; spectral norm on every layer. `attention_at` puts a self-attention block on the map of that size (SAGAN)."""
 
     def __init__(self, ndf: int = 64, resolution: int = 32, attention_at: int | None = None, channels: int = 3):
         super().__init__()
-        layers: list[nn.Module] = []
-        width, size = channels, resolution
-        for i in range(n_blocks(resolution)):
-            # state size. (ndf * 2**i) x (size/2) x (size/2)
-            layers += [nn.Conv2d(width, ndf * 2**i, 3, 1, 1), nn.LeakyReLU(0.1, inplace=True)]
-            layers += [nn.Conv2d(ndf * 2**i, ndf * 2**i, 4, 2, 1), nn.LeakyReLU(0.1, inplace=True)]
-            width, size = ndf * 2**i, size // 2
-            layers += [SelfAttention(width)] if size == attention_at else []
-        # state size. (2 * width) x 4 x 4 (512 x 4 x 4 at 32px, ndf=64) -> one logit
-        layers += [nn.Conv2d(width, 2 * width, 3, 1, 1), nn.LeakyReLU(0.1, inplace=True)]
-        layers += [nn.Flatten(), nn.Linear(2 * width * 4 * 4, 1)]
-        self.main = nn.Sequential(*layers)
+        layers, width = d_features(ndf, resolution, attention_at, channels)
+        # state size. width x 4 x 4 (512 x 4 x 4 at 32px, ndf=64) -> one logit
+        self.main = nn.Sequential(*layers, nn.Flatten(), nn.Linear(width * 4 * 4, 1))
         self.apply(init_normal)
         sn_all(self, True)
 

@@ -19,7 +19,7 @@ IDS = [f"{n}-{r}" for n, r in CASES]
 # Whether D has batch norm without the spectral_norm setting (with it, none does).
 D_BATCH_NORM = {
     "dcgan": True,
-    "cgan": True,
+    "cgan": False,  # spectral norm, as in the projection discriminator
     "wgan": True,  # the WGAN paper's DCGAN critic keeps it
     "wgan-gp": False,  # the gradient penalty is per sample; batch norm mixes samples
     "sngan": False,
@@ -28,7 +28,7 @@ D_BATCH_NORM = {
     "siamese-concat": False,
 }
 # Nets spectrally normalised whatever the setting says.
-ALWAYS_SPECTRAL = {"sngan": ("D",), "sagan": ("G", "D")}
+ALWAYS_SPECTRAL = {"sngan": ("D",), "sagan": ("G", "D"), "cgan": ("D",)}
 
 
 def nets(name: str, resolution: int, **model) -> tuple[Arch, nn.Module, nn.Module]:
@@ -166,5 +166,5 @@ def test_paper_recipes():
     assert ARCHS.get("wgan-gp").objective == "wasserstein-gp" and ARCHS.get("wgan-gp").defaults["beta1"] == 0.0
     assert ARCHS.get("sagan").defaults["lr_d"] == 4 * ARCHS.get("sagan").defaults["lr_g"]  # TTUR
     assert {ARCHS.get(n).objective for n in ("sngan", "sagan")} == {"hinge"}
-    assert ARCHS.get("cgan").conditional and ARCHS.get("cgan").objective == "bce"
+    assert ARCHS.get("cgan").conditional and ARCHS.get("cgan").objective == "hinge" and ARCHS.get("cgan").version == 2
     assert all(ARCHS.get(n).pair and ARCHS.get(n).objective == "siamese-bce" for n in ("siamese", "siamese-concat"))
