@@ -8,25 +8,44 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness import flags
 from harness.errors import Damaged
 from harness.models import ARCHS
-from harness.specs import JobSpec
+from harness.records import SCORE_KEYS
+from harness.specs import FIRST_ARCH_VERSION, OBJECTIVE_BEFORE_IDS_HASHED_IT, JobSpec, identity
 from harness.store import Record, RunDir
 
 # Spec fields shown elsewhere in a row (or that only say how the job is scored), left out of `variant`.
-SHOWN = {"arch", "label", "source", "classes", "resolution", "epochs", "seed"}
+SHOWN = {"arch", "label", "source", "classes", "resolution", "epochs", "seed", "arch_version"}
 
+HEALTH = ["density", "coverage", "diversity", "intra_fid"]
 JOB_COLUMNS = [
     "suite", "job_id", "arch", "variant", "config", "dataset", "classes", "resolution", "epochs", "seed", "state",
-    "fid", "kid", "kid_std", "is", "is_std", "train_seconds", "images_per_s",
+    "flags", "fid", "kid", "kid_std", "is", "is_std", *HEALTH, "train_seconds", "images_per_s",
     "protocol", "n_samples", "reference", "extractor", "generator", "error",
 ]  # fmt: skip
-SCORES = ["fid", "kid", "kid_std", "is", "is_std", "precision", "recall"]
+
+
+def arch_label(spec: JobSpec) -> str:
+    """The arch's name, with its recipe revision when that is not the zoo's current one (cgan@v1): jobs of a
+    retired recipe never share a row with the current one."""
+    arch = ARCHS.get(spec.model.arch) if spec.model.arch in ARCHS else None
+    current = arch.version if arch else FIRST_ARCH_VERSION
+    return spec.model.arch if spec.model.arch_version == current else f"{spec.model.arch}@v{spec.model.arch_version}"
+
+
+def recipe(spec: JobSpec) -> dict[str, object]:
+    """The settings the job's arch implies at the spec's recipe revision: its defaults and objective now, or, for a
+    retired revision, the objective every job had before objectives were in the specs."""
+    arch = ARCHS.get(spec.model.arch) if spec.model.arch in ARCHS else None
+    if arch is not None and spec.model.arch_version == arch.version:
+        return arch.recipe
+    return {"objective": OBJECTIVE_BEFORE_IDS_HASHED_IT.get(spec.model.arch)}
 
 
 def departures(spec: JobSpec) -> dict[str, object]:
-    """The settings where this job departs from its arch's defaults (and the spec's own)."""
-    arch_defaults = dict(ARCHS.get(spec.model.arch).defaults) if spec.model.arch in ARCHS else {}
+    """The settings where this job departs from its arch's recipe (and the spec's own defaults)."""
+    arch_defaults = recipe(spec)
     out = {}
     for part in (spec.model, spec.train, spec.data):
         for f in dataclasses.fields(part):
@@ -47,7 +66,7 @@ def variants(specs: list[JobSpec]) -> list[str]:
 
 def config_id(spec: JobSpec) -> str:
     """The job's id without its seed: jobs that differ only by seed share it, and only they are averaged."""
-    d = spec.to_dict()
+    d = identity(spec.to_dict())
     d["train"].pop("seed")
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
 
@@ -59,7 +78,7 @@ def _job_row(r: Record) -> dict:
     return {
         "suite": r.run.path.parent.name,
         "job_id": r.run.path.name,  # the id it ran under: a spec reloaded with newer defaults may hash differently
-        "arch": spec.model.arch,
+        "arch": arch_label(spec),
         "config": config_id(spec),
         "dataset": spec.data.label,
         "classes": "+".join(spec.data.classes) or "all",
@@ -67,7 +86,9 @@ def _job_row(r: Record) -> dict:
         "epochs": spec.train.epochs,
         "seed": spec.train.seed,
         "state": status.get("state"),
+        "flags": ", ".join(f.kind for f in flags.flags(r)),
         **{k: final.get(k) for k in ("fid", "kid", "kid_std", "is", "is_std", "train_seconds", "images_per_s")},
+        **{k: flags.health_scores(r).get(k) for k in HEALTH},
         "protocol": proto.get("name"),
         "n_samples": proto.get("n_samples"),
         "reference": f"{ref['split']} n={ref['n']}" if ref else None,
@@ -80,8 +101,20 @@ def _job_row(r: Record) -> dict:
 def jobs_frame(runs: list[Record]) -> pd.DataFrame:
     rows = [{**_job_row(r), "variant": v} for r, v in zip(runs, variants([r.spec for r in runs]), strict=True)]
     frame = pd.DataFrame(rows, columns=JOB_COLUMNS)
-    numeric = ["fid", "kid", "kid_std", "is", "is_std", "train_seconds", "images_per_s", "n_samples"]
+    numeric = ["fid", "kid", "kid_std", "is", "is_std", *HEALTH, "train_seconds", "images_per_s", "n_samples"]
     frame[numeric] = frame[numeric].apply(pd.to_numeric)
+    return frame
+
+
+def flags_frame(runs: list[Record]) -> pd.DataFrame:
+    """One row per health flag of a finished job (harness/flags.py): what it is and the numbers that raised it;
+    `checked` says, per job, whether its health metrics were measured."""
+    rows = [{"job_id": r.run.path.name, "arch": arch_label(r.spec), "seed": r.spec.train.seed, "flag": f.kind,
+             "evidence": f.evidence} for r in runs for f in flags.flags(r)]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["job_id", "arch", "seed", "flag", "evidence"])
+    done = [r for r in runs if r.status.get("state") == "done"]
+    frame.attrs["unchecked"] = [r.run.path.name for r in done if not flags.checked(r)]
+    frame.attrs["checked"] = len(done) - len(frame.attrs["unchecked"])
     return frame
 
 
@@ -97,7 +130,7 @@ def epochs_frame(runs: list[Record]) -> pd.DataFrame:
     for r in runs:
         spec = r.spec
         for record in r.metrics:
-            rows.append({"job_id": r.run.path.name, "arch": spec.model.arch, "dataset": spec.data.label,
+            rows.append({"job_id": r.run.path.name, "arch": arch_label(spec), "dataset": spec.data.label,
                          "resolution": spec.data.resolution, "seed": spec.train.seed, **record})  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -113,10 +146,10 @@ def scores_frame(runs: list[Record]) -> pd.DataFrame:
         for record, source in records:
             proto = record["protocol"]
             ref = proto["reference"]
-            rows.append({"job_id": r.run.path.name, "arch": spec.model.arch, "dataset": spec.data.label,
+            rows.append({"job_id": r.run.path.name, "arch": arch_label(spec), "dataset": spec.data.label,
                          "resolution": spec.data.resolution, "seed": spec.train.seed, "epoch": record.get("epoch"),
                          "protocol": proto.get("name", "unnamed"), "n_samples": proto["n_samples"],
                          "reference": f"{ref['split']} n={ref['n']}", "extractor": proto["extractor"],
                          "generator": proto.get("generator"), "source": source,
-                         **{k: record.get(k) for k in SCORES}})  # fmt: skip
+                         **{k: record.get(k) for k in SCORE_KEYS}})  # fmt: skip
     return pd.DataFrame(rows)

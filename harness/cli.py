@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.errors import ConfigError, HarnessError, explain_os_error
+from harness.errors import ConfigError, Damaged, HarnessError, explain_os_error
 from harness.launch.signals import by_ctrl_c
 
 app = typer.Typer(
@@ -321,6 +321,7 @@ def score(
     """Re-score stored generators under another protocol, without retraining; appends to each job's scores.jsonl."""
     from harness.distributed import check_device
     from harness.paths import data_root as resolve_data_root
+    from harness.records import SCORE_KEYS
     from harness.scoring import rescore_all
 
     check_device(device, ("cpu", "cuda"))
@@ -328,10 +329,11 @@ def score(
     damaged = 0
     for job_id, record in rescore_all(target, protocol, resolve_data_root(data_root), device, epoch):
         if isinstance(record, HarnessError):
-            err.print(f"damaged {job_id} (not scored): {record}", markup=False, highlight=False)
+            why = "damaged" if isinstance(record, Damaged) else "skipped"
+            err.print(f"{why} {job_id} (not scored): {record}", markup=False, highlight=False)
             damaged += 1
             continue
-        scores = "  ".join(f"{k} {record[k]:.4g}" for k in ("fid", "kid", "is", "precision", "recall") if k in record)
+        scores = "  ".join(f"{k} {record[k]:.4g}" for k in SCORE_KEYS if k in record and not k.endswith("_std"))
         line = f"{job_id} epoch {record['epoch']} [{record['protocol']['name']}]: {scores}"
         out.print(line, markup=False, highlight=False)
     if damaged:

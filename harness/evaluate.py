@@ -4,16 +4,17 @@ import functools
 import hashlib
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
 
-from harness import atomic, distances, precision
+from harness import atomic, distances, health, precision
 from harness.errors import EvalError, explain_os_error
 from harness.images import to_uint8
 from harness.paths import cache_dir, inception_weights
-from harness.specs import DataSpec, EvalSpec
+from harness.specs import HEALTH_METRICS, DataSpec, EvalSpec
 
 # torch-fidelity result key -> the harness's column name.
 KEYS = {
@@ -24,6 +25,7 @@ KEYS = {
     "inception_score_std": "is_std",
     "precision": "precision",
     "recall": "recall",
+    **{name: name for name in ("density", "coverage", "diversity", "intra_fid")},  # harness/health.py's
 }
 KEY_FID, KEY_KID, KEY_KID_STD = (
     "frechet_inception_distance",
@@ -51,6 +53,11 @@ class Uint8Images(Dataset):
 def balanced_labels(n: int, num_classes: int, gen: torch.Generator) -> torch.Tensor:
     """n labels, each class n/K times (±1), in random order: conditional G are scored on class-balanced samples."""
     return (torch.arange(n) % num_classes)[torch.randperm(n, generator=gen)]
+
+
+def sample_labels(n: int, num_classes: int, seed: int) -> torch.Tensor | None:
+    """The labels `generate` gives its n samples under `seed` (None for an unconditional G)."""
+    return balanced_labels(n, num_classes, torch.Generator().manual_seed(seed)) if num_classes else None
 
 
 @torch.no_grad()
@@ -173,11 +180,15 @@ def reference_lock(key: str):
     return atomic.file_lock(fidelity_cache() / f"{key}.lock")
 
 
-def score(fakes: torch.Tensor, reals: torch.Tensor, ref_key: str, spec: EvalSpec, cuda: bool) -> dict:
-    """FID / KID / IS / precision-recall of uint8 fakes against uint8 reals; reals' features are cached under
-    ref_key, computed by one process while others wait."""
+def score(
+    fakes: torch.Tensor, reals: torch.Tensor, ref_key: str, spec: EvalSpec, cuda: bool, labels: tuple = (None, None)
+) -> dict:
+    """FID / KID / IS / precision-recall and the health metrics of uint8 fakes against uint8 reals; reals' features
+    are cached under ref_key, computed by one process while others wait. `labels`: (reals' labels, fakes' labels)
+    for a conditional G (per-class health metrics), else (None, None)."""
     weights, _, has_head = extractor()
     want = set(spec.metrics)
+    wanted_health = want & set(HEALTH_METRICS)
     kwargs = dict(
         input1=Uint8Images(fakes),
         input2=Uint8Images(reals),
@@ -203,23 +214,33 @@ def score(fakes: torch.Tensor, reals: torch.Tensor, ref_key: str, spec: EvalSpec
     )
     if weights:
         kwargs["feature_extractor_weights_path"] = weights
+    wanted = Health(wanted_health, labels, spec.dc_neighborhood)
     if reference_cached(ref_key):
         log.info(f"reference features: cached ({ref_key})")
-        return _calculate(kwargs)
+        return _calculate(kwargs, wanted)
     with reference_lock(ref_key):
         cached = reference_cached(ref_key)  # another process may have written them while this one waited
         log.info(f"reference features: {'cached' if cached else f'computing {len(reals)} images'} ({ref_key})")
-        return _calculate(kwargs)
+        return _calculate(kwargs, wanted)
 
 
-def _calculate(kwargs: dict) -> dict:
+@dataclass(frozen=True)
+class Health:
+    """The health metrics a score asks for (harness/health.py), and what they need beyond the features."""
+
+    metrics: set[str]
+    labels: tuple  # (reals' labels, fakes' labels), or (None, None)
+    dc_neighborhood: int
+
+
+def _calculate(kwargs: dict, wanted: Health) -> dict:
     with precision.flags("fp32"):  # the extractor in strict float32, whatever the job trained in
-        return _scores(kwargs)
+        return _scores(kwargs, wanted)
 
 
-def _scores(kwargs: dict) -> dict:
+def _scores(kwargs: dict, wanted: Health) -> dict:
     try:
-        raw = _metrics(kwargs)
+        raw = _metrics(kwargs, wanted)
     except OSError as e:  # the download of the default weights fails offline; a full disk is a full disk
         if explain_os_error(e) is not None:
             raise
@@ -303,18 +324,21 @@ def _extractor(name: str, layers: tuple[str, ...], kwargs: dict):
     return _cached_extractor(name, layers, weights, mtime, bool(kwargs["cuda"]))
 
 
-def _metrics(kwargs: dict) -> dict:
+def _metrics(kwargs: dict, health_wanted: Health) -> dict:
     """torch-fidelity's calculate_metrics for one feature extractor, step by step: its extractor, feature cache,
-    IS and precision/recall; FID and KID from the same features in torch on the scoring device (distances.py)."""
+    IS and precision/recall; FID and KID from the same features in torch on the scoring device (distances.py); the
+    health metrics from FID's features (health.py)."""
     from torch_fidelity import metrics as tf
 
     wanted = [m for m in ("isc", "fid", "kid", "prc") if kwargs[m]]
     layers = {m: tf.resolve_feature_layer_for_metric(m, **kwargs) for m in wanted}
+    if health_wanted.metrics:
+        layers["health"] = tf.resolve_feature_layer_for_metric("fid", **kwargs)
     extractor = _extractor(kwargs["feature_extractor"], tuple(sorted(set(layers.values()))), kwargs)
     if not kwargs["cuda"]:
         kwargs = {**kwargs, "batch_size": min(kwargs["batch_size"], CPU_BATCH)}
     fakes = _features(1, extractor, kwargs)
-    reals = _features(2, extractor, kwargs) if set(wanted) - {"isc"} else None
+    reals = _features(2, extractor, kwargs) if set(layers) - {"isc"} else None
     device = torch.device("cuda" if kwargs["cuda"] else "cpu")
     out = {}
     if "isc" in layers:
@@ -331,6 +355,10 @@ def _metrics(kwargs: dict) -> dict:
         )
     if "prc" in layers:
         out |= tf.prc_featuresdict_to_metric(fakes, reals, layers["prc"], **kwargs)
+    if "health" in layers:
+        real, fake = reals[layers["health"]], fakes[layers["health"]]
+        k = health_wanted.dc_neighborhood
+        out |= health.metrics(health_wanted.metrics, real, fake, health_wanted.labels, k, device)
     if device.type == "cuda":
         torch.cuda.empty_cache()  # hand back what scoring took, for the training (and packed jobs) around it
     return out

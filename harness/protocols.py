@@ -6,11 +6,15 @@ import hashlib
 import json
 from typing import Any
 
+from harness import health
 from harness.registry import Registry
 from harness.specs import EvalSpec, JobSpec
 
 # The EvalSpec fields that define a protocol (`every`, `metrics` and `batch_size` do not change a number).
-FIELDS = ("n_samples", "ref_split", "ref_size", "kid_subset_size", "kid_subsets", "isc_splits", "prc_neighborhood")
+FIELDS = (
+    "n_samples", "ref_split", "ref_size", "kid_subset_size", "kid_subsets", "isc_splits", "prc_neighborhood",
+    "dc_neighborhood",
+)  # fmt: skip
 DEFAULT = "fid10k-train"
 
 PRESETS: Registry[dict[str, Any]] = Registry("protocol")
@@ -18,7 +22,7 @@ PRESETS: Registry[dict[str, Any]] = Registry("protocol")
 
 def _preset(name: str, n_samples: int, ref_split: str = "train", ref_size: int | None = None, **kid: int) -> None:
     values = {"n_samples": n_samples, "ref_split": ref_split, "ref_size": ref_size, "kid_subset_size": 1000}
-    values |= {"kid_subsets": 100, "isc_splits": 10, "prc_neighborhood": 3, **kid}
+    values |= {"kid_subsets": 100, "isc_splits": 10, "prc_neighborhood": 3, "dc_neighborhood": 5, **kid}
     PRESETS.register(name)(values)
 
 
@@ -64,6 +68,11 @@ def describe(job: JobSpec, spec: EvalSpec, n_reference: int, weights_id: str, co
         "isc_splits": spec.isc_splits,
         "prc_neighborhood": spec.prc_neighborhood,
         "prc_features": "inception-v3-compat pool3 (2048)",
+        # the health metrics (harness/health.py), from the same pool3 features
+        "dc_neighborhood": spec.dc_neighborhood,
+        "dc_samples": f"at most {health.DC_MAX} of each set",
+        "diversity": f"per class, mean pool3 distance between fakes over that between reals (≤{health.DIVERSITY_MAX})",
+        "intra_fid": "mean over classes of FID(class samples, class reference images)" if conditional else None,
         "samples": "uint8, rounded as torchvision save_image",
         "generator": "ema" if job.train.ema > 0 else "G",
         "generator_mode": "eval",

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from harness import evaluate, protocols, scoring
-from harness.specs import DEFAULT_METRICS
+from harness.specs import DEFAULT_METRICS, HEALTH_METRICS
 from harness.suite import Suite
 
 
@@ -41,7 +41,9 @@ def build_references(suite: Suite, protocol: str | None, data_root: Path, device
     seen = set()
     for job in suite.jobs:
         spec = protocols.apply(job.eval, protocol) if protocol else job.eval
-        spec = dataclasses.replace(spec, metrics=spec.metrics or DEFAULT_METRICS)
+        # the features are what is cached: the health metrics, on a sliver of the reference, would only cost time
+        metrics = tuple(m for m in spec.metrics or DEFAULT_METRICS if m not in HEALTH_METRICS)
+        spec = dataclasses.replace(spec, metrics=metrics)
         ref = scoring.reference(job, spec, data_root)
         if ref.key in seen:
             continue

@@ -4,13 +4,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import atomic, html, plots, tables
-from harness.aggregate import damaged_frame, epochs_frame, jobs_frame, scores_frame
+from harness import atomic, flags, html, plots, tables
+from harness.aggregate import damaged_frame, epochs_frame, flags_frame, jobs_frame, scores_frame
 from harness.errors import DataError
 from harness.store import read_runs
 
-SUMMARY_COLUMNS = ["arch", "variant", "dataset", "classes", "resolution", "epochs", "seed", "state",
-                   "protocol", "fid", "kid", "is", "train_seconds", "images_per_s", "job_id"]  # fmt: skip
+SUMMARY_COLUMNS = ["arch", "variant", "dataset", "classes", "resolution", "epochs", "seed", "state", "flags",
+                   "protocol", "fid", "kid", "is", "density", "coverage", "diversity", "intra_fid", "train_seconds",
+                   "images_per_s", "job_id"]  # fmt: skip
 # `config` (the spec without its seed) and the protocol columns are part of the key: only seeds are averaged.
 GROUP = ["arch", "variant", "dataset", "classes", "resolution", "epochs", "protocol", "n_samples", "reference",
          "extractor", "generator", "config"]  # fmt: skip
@@ -52,15 +53,21 @@ def rescored(scores: pd.DataFrame) -> list[str]:
 
 
 def markdown(
-    jobs: pd.DataFrame, scores: pd.DataFrame | None = None, headlines: dict | None = None, damaged=None
+    jobs: pd.DataFrame,
+    scores: pd.DataFrame | None = None,
+    headlines: dict | None = None,
+    damaged=None,
+    health: pd.DataFrame | None = None,
 ) -> str:
-    """The summary: the headline table per protocol, mean ± std over seeds by config, one row per job, then
-    re-scores by protocol, failures and damaged runs. Training-time scores are labelled by their `protocol`
-    column."""
+    """The summary: the headline table per protocol, the health flags, mean ± std over seeds by config, one row per
+    job, then re-scores by protocol, failures and damaged runs. Training-time scores are labelled by their
+    `protocol` column."""
     scores = scores if scores is not None else pd.DataFrame()
     lines = ["# Results", ""]
     for protocol, table in (headlines or {}).items():
         lines += [f"## Headline: {protocol}", "", tables.markdown(table, protocol)]
+    if health is not None:
+        lines += ["## Health", "", *health_lines(health), ""]
     grouped = by_config(jobs)
     if not grouped.empty:
         table = grouped.assign(
@@ -77,6 +84,18 @@ def markdown(
             lines += [f"## {title}", ""] + [f"- `{r.job_id}`: {r.error}" for r in rows.itertuples()] + [""]
     lines += damaged_section(damaged)
     return "\n".join(lines)
+
+
+def health_lines(health: pd.DataFrame) -> list[str]:
+    """The Health section's text: what is checked, each flag with its evidence, and the jobs never checked."""
+    lines = [flags.CHECKS, ""]
+    if health.empty:
+        lines.append(flags.none_flagged(health.attrs.get("checked", 0)))
+    lines += [f"- `{r.job_id}` ({r.arch}, seed {r.seed}): **{r.flag}**: {r.evidence}" for r in health.itertuples()]
+    unchecked = health.attrs.get("unchecked", [])
+    if unchecked:
+        lines += ["", flags.unchecked_note(len(unchecked))]
+    return lines
 
 
 def damaged_section(damaged: pd.DataFrame | None) -> list[str]:
@@ -104,7 +123,7 @@ def write_report(root: Path, out: Path | None = None) -> tuple[list[Path], list]
 
 
 def _write(root: Path, out: Path, runs: list, damaged: list) -> list[Path]:
-    jobs, broken = jobs_frame(runs), damaged_frame(damaged)
+    jobs, broken, health = jobs_frame(runs), damaged_frame(damaged), flags_frame(runs)
     paths = {k: out / k for k in ("summary.csv", "scores.csv", "damaged.csv", "summary.md", "headline.tex")}
     scores = scores_frame(runs)
     headlines = tables.headline(jobs)
@@ -112,7 +131,7 @@ def _write(root: Path, out: Path, runs: list, damaged: list) -> list[Path]:
     atomic.write_bytes(paths["scores.csv"], scores.to_csv(index=False).encode())
     if not broken.empty or paths["damaged.csv"].exists():  # rewritten once the damage is mended: never stale
         atomic.write_bytes(paths["damaged.csv"], broken.to_csv(index=False).encode())
-    atomic.write_bytes(paths["summary.md"], markdown(jobs, scores, headlines, broken).encode())
+    atomic.write_bytes(paths["summary.md"], markdown(jobs, scores, headlines, broken, health).encode())
     if headlines:
         tex = "\n".join(tables.latex(t, protocol) for protocol, t in headlines.items())
         atomic.write_bytes(paths["headline.tex"], tex.encode())
@@ -128,5 +147,5 @@ def _write(root: Path, out: Path, runs: list, damaged: list) -> list[Path]:
     montage = plots.samples_montage(jobs, root, out / "samples")
     written += montage
     page = out / "report.html"
-    atomic.write_bytes(page, html.page(root, out, jobs, headlines, written, broken).encode())
+    atomic.write_bytes(page, html.page(root, out, jobs, headlines, written, broken, health).encode())
     return [*written, page]

@@ -17,6 +17,7 @@ from harness.distributed import StopRequest
 from harness.errors import ConfigError, HarnessError, explain_os_error
 from harness.lanes import Unbatchable, train_lanes
 from harness.models import ARCHS
+from harness.records import SCORE_KEYS
 from harness.specs import JobSpec
 from harness.store import DIVERGED, DONE, FAILED, FINISHED, INTERRUPTED, RUNNING, RunDir
 from harness.trainer import Diverged, Interrupted, NoProgress, Progress, Scorer, build, train
@@ -61,9 +62,6 @@ def environment() -> dict[str, str]:
         "accelerate": accelerate.__version__,
         "torch_fidelity": torch_fidelity.__version__,
     }
-
-
-SCORE_KEYS = ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall")
 
 
 def summarise(job: JobSpec, run: RunDir, proto: dict[str, Any] | None, device: str) -> dict[str, Any]:

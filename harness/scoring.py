@@ -12,7 +12,7 @@ import torch
 from harness import checkpoint, distributed, evaluate, protocols
 from harness.data import ImageSet, load_dataset, subsample
 from harness.errors import ConfigError, Damaged
-from harness.models import ARCHS
+from harness.models import ARCHS, RetiredRecipe
 from harness.specs import DEFAULT_METRICS, EvalSpec, JobSpec
 from harness.store import RunDir
 
@@ -22,6 +22,7 @@ class Reference:
     images: torch.Tensor  # uint8
     key: str  # torch-fidelity's cache name for its features
     protocol: dict[str, Any]
+    labels: torch.Tensor | None = None  # the images' classes, for a conditional job's per-class health metrics
 
 
 def reference(job: JobSpec, spec: EvalSpec, data_root: Path, train: ImageSet | None = None) -> Reference:
@@ -29,12 +30,14 @@ def reference(job: JobSpec, spec: EvalSpec, data_root: Path, train: ImageSet | N
     data = (
         train if train is not None and spec.ref_split == "train" else load_dataset(job.data, data_root, spec.ref_split)
     )
-    images = subsample(data, spec.ref_size).images
+    chosen = subsample(data, spec.ref_size)
+    images = chosen.images
     check_sizes(job, spec, len(images))
     _, weights_id, _ = evaluate.extractor()
     key = evaluate.reference_key(job.data, spec.ref_split, len(images), weights_id)
     conditional = ARCHS.get(job.model.arch).conditional
-    return Reference(images, key, protocols.describe(job, spec, len(images), weights_id, conditional))
+    described = protocols.describe(job, spec, len(images), weights_id, conditional)
+    return Reference(images, key, described, chosen.labels if conditional else None)
 
 
 def check_sizes(job: JobSpec, spec: EvalSpec, n_reference: int) -> None:
@@ -45,6 +48,8 @@ def check_sizes(job: JobSpec, spec: EvalSpec, n_reference: int) -> None:
         )
     if "prc" in spec.metrics and min(spec.n_samples, n_reference) <= spec.prc_neighborhood:
         raise ConfigError(f"{job.job_id}: precision/recall needs more than {spec.prc_neighborhood} images per set")
+    if "coverage" in spec.metrics and min(spec.n_samples, n_reference) <= spec.dc_neighborhood:
+        raise ConfigError(f"{job.job_id}: density/coverage needs more than {spec.dc_neighborhood} images per set")
 
 
 def num_classes(job: JobSpec, data_classes: int) -> int:
@@ -64,7 +69,8 @@ def score_generator(G, job: JobSpec, spec: EvalSpec, ref: Reference, classes: in
         fakes = distributed.gather_parts(accelerator, fakes, n)
     if rank != 0:
         return {}
-    scores = evaluate.score(fakes, ref.images, ref.key, spec, cuda=torch.device(device).type == "cuda")
+    labels = (ref.labels, evaluate.sample_labels(n, classes, job.train.seed)) if classes else (None, None)
+    scores = evaluate.score(fakes, ref.images, ref.key, spec, torch.device(device).type == "cuda", labels)
     return {**scores, "eval_seconds": time.perf_counter() - t0}
 
 
@@ -99,5 +105,5 @@ def rescore_all(target: Path, protocol: str, data_root: Path, device: str, epoch
             continue  # never trained past its first epoch: nothing to score
         try:
             yield run.path.name, rescore(run, protocol, data_root, device, epoch)
-        except Damaged as e:  # that job's records or checkpoint are not its own: named, the others are scored
+        except (Damaged, RetiredRecipe) as e:  # named, and the others are scored
             yield run.path.name, e

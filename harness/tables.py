@@ -1,13 +1,17 @@
 """The headline table a paper quotes: arch x dataset x resolution with FID / KID / IS as mean ± std over seeds, the
-best value of each column in bold, one table per protocol; as Markdown and as LaTeX (booktabs). Pure functions."""
+best value of each column in bold, one table per protocol; as Markdown and as LaTeX (booktabs). Pure functions.
+A configuration with a health-flagged seed (harness/flags.py) is marked ⚠ in its seeds cell and never bold."""
 
 import pandas as pd
 
 from harness.errors import ConfigError
+from harness.flags import KINDS
 
 METRICS = {"fid": ("FID", 2, min), "kid": ("KID", 4, min), "is": ("IS", 2, max)}  # column, digits, which is best
 ROWS = ["arch", "variant", "dataset", "resolution"]
-LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+FLAG_NOTE = " among the configurations no health flag marks (⚠: see Health)"
+LATEX_SPECIAL = {"⚠": r"$\dagger$", "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                 "_": r"\_",
                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}  # fmt: skip
 
 
@@ -34,14 +38,29 @@ def summarise(
     diverged = jobs[jobs.state == "diverged"].groupby(list(rows), dropna=False).size().rename("diverged")
     tables = {}
     for protocol, group in done.groupby("protocol", sort=True):
+        marks = (group["flags"] if "flags" in group else pd.Series("", index=group.index)).fillna("").str.split(", ")
+        flagged = {kind: marks.map(lambda f, k=kind: k in f) for kind in KINDS}
+        group = group.assign(**{f"flag_{kind}": hit for kind, hit in flagged.items()})
         stats = group.groupby(list(rows), dropna=False, sort=True).agg(
-            seeds=("seed", "count"), **{f"{m}_{s}": (m, s) for m in metrics for s in ("mean", "std")}
+            seeds=("seed", "count"),
+            **{f"{m}_{s}": (m, s) for m in metrics for s in ("mean", "std")},
+            **{f"flag_{kind}": (f"flag_{kind}", "sum") for kind in KINDS},
         )
         table = stats.join(diverged, how="left").reset_index()
         table["diverged"] = table.diverged.fillna(0).astype(int)
         table.attrs.update(rows=list(rows), metrics=list(metrics))
         tables[protocol] = table
     return tables
+
+
+def flagged(table: pd.DataFrame) -> list[str]:
+    """Per row, its flagged seeds by kind, e.g. '⚠ 3 collapsed' ('' when none)."""
+    counts = [[(int(table[f"flag_{k}"].iloc[i]), k) for k in KINDS if f"flag_{k}" in table] for i in range(len(table))]
+    return ["⚠ " + ", ".join(f"{n} {k}" for n, k in row if n) if any(n for n, _ in row) else "" for row in counts]
+
+
+def flag_note(table: pd.DataFrame) -> str:
+    return FLAG_NOTE if any(flagged(table)) else ""
 
 
 def metric_cells(table: pd.DataFrame, bold) -> dict[str, list[str]]:
@@ -52,11 +71,12 @@ def metric_cells(table: pd.DataFrame, bold) -> dict[str, list[str]]:
         means, stds = table[f"{metric}_mean"], table[f"{metric}_std"]
         if means.isna().all():
             continue
-        top = best(means.dropna())
+        trusted = [not f for f in flagged(table)]  # a flagged configuration is never ranked best
+        top = best(means[trusted].dropna()) if means[trusted].notna().any() else None
         column = []
-        for mean, std in zip(means, stds, strict=True):
+        for mean, std, ok in zip(means, stds, trusted, strict=True):
             text = "–" if pd.isna(mean) else f"{mean:.{digits}f}" + ("" if pd.isna(std) else f" ± {std:.{digits}f}")
-            column.append(bold(text) if mean == top else text)
+            column.append(bold(text) if ok and mean == top else text)
         cells[name] = column
     return cells
 
@@ -72,7 +92,11 @@ def label_columns(table: pd.DataFrame) -> dict[str, list[str]]:
         elif key != "variant" or rows != ROWS or table.variant.nunique(dropna=False) > 1:
             labels[key] = table[key].fillna("")
     diverged = table.diverged if "diverged" in table else [0] * len(table)
-    labels["seeds"] = [f"{n} (+{d} diverged)" if d else str(n) for n, d in zip(table.seeds, diverged, strict=True)]
+    notes = [
+        ", ".join(x for x in (f"+{d} diverged" if d else "", f) if x)
+        for d, f in zip(diverged, flagged(table), strict=True)
+    ]
+    labels["seeds"] = [f"{n} ({note})" if note else str(n) for n, note in zip(table.seeds, notes, strict=True)]
     return {k: [str(v) for v in values] for k, values in labels.items()}
 
 
@@ -80,7 +104,7 @@ def markdown(table: pd.DataFrame, protocol: str) -> str:
     columns = label_columns(table) | metric_cells(table, lambda t: f"**{t}**")
     header = list(columns)
     rows = list(zip(*columns.values(), strict=True))
-    lines = [f"Protocol `{protocol}`: mean ± std over seeds, best in bold.", ""]
+    lines = [f"Protocol `{protocol}`: mean ± std over seeds, best in bold{flag_note(table)}.", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
 
@@ -93,7 +117,7 @@ def latex(table: pd.DataFrame, protocol: str) -> str:
     columns = labels | cells
     align = "l" * len(labels) + "r" * len(cells)
     lines = [
-        f"% protocol {protocol}: mean ± std over seeds, best in bold (generated by harness report)",
+        f"% protocol {protocol}: mean ± std over seeds, best in bold{flag_note(table)} (generated by harness report)",
         rf"\begin{{tabular}}{{{align}}}",
         r"\toprule",
         " & ".join(escape(c) for c in columns) + r" \\",

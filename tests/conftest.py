@@ -40,6 +40,7 @@ LONGEST_FIRST = [
     "tests/test_bad_input.py",
     "tests/test_faults.py",
     "tests/test_evaluate.py",
+    "tests/models/test_learning.py",
     "tests/test_zoo.py",
     "tests/test_concurrency.py",
     "tests/test_cli.py",

@@ -33,6 +33,13 @@ def test_smoke_suite_runs_scores_reports_and_skips_on_rerun(tmp_path, inception_
     assert len(summary) == 2 and (summary.state == "done").all()
     assert all(math.isfinite(f) and f > 0 for f in summary.fid)
     assert all(math.isfinite(k) for k in summary.kid)
+    # The health metrics, from the same features: in every table, and a Health section that says what it checked.
+    assert summary[["density", "coverage", "diversity"]].notna().all().all() and summary.intra_fid.isna().all()
+    md, page = (results / "smoke" / name for name in ("summary.md", "report.html"))
+    md, page = md.read_text(), page.read_text()
+    jobs_header = md.split("## Jobs")[1].splitlines()[2]
+    assert "## Health" in md and all(f" {name} " in jobs_header for name in ("density", "coverage", "diversity"))
+    assert 'id="health"' in page and all(f"<th>{name}</th>" in page for name in ("density", "coverage", "diversity"))
     print(f"smoke run + report: {time.monotonic() - started:.1f} s; FID {summary.fid.tolist()}")
 
     # Scored 4 times against one reference: computed once, then read from the cache.

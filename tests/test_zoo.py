@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -39,3 +40,13 @@ def test_every_arch_trains_samples_and_scores(tmp_path, inception_weights):
         conditional = ARCHS.get(spec["model"]["arch"]).conditional
         assert (run / "samples" / "classes.png").exists() == conditional, run.name
         assert final["protocol"]["labels"] == ("class-balanced" if conditional else None)
+        assert {"density", "coverage", "diversity"} <= set(final) and ("intra_fid" in final) == conditional
+    # The report shows the health metrics: cgan's intra-class FID in every table that lists jobs.
+    done = subprocess.run([*cmd[:3], "report", str(tmp_path / "zoo_smoke")], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = pd.read_csv(tmp_path / "zoo_smoke" / "summary.csv")
+    assert summary.intra_fid.notna().tolist() == (summary.arch == "cgan").tolist()
+    assert summary[["density", "coverage", "diversity"]].notna().all().all()
+    md, page = ((tmp_path / "zoo_smoke" / name).read_text() for name in ("summary.md", "report.html"))
+    assert "## Health" in md and " intra_fid " in md.split("## Jobs")[1].splitlines()[2]
+    assert 'id="health"' in page and "<th>intra_fid</th>" in page
