@@ -19,9 +19,10 @@ from harness.store import Record, RunDir
 SHOWN = {"arch", "label", "source", "classes", "resolution", "epochs", "seed", "arch_version"}
 
 HEALTH = ["density", "coverage", "diversity", "intra_fid"]
+REPEAT_STD = ["fid_repeat_std", "kid_repeat_std", "is_repeat_std"]  # each score's std over eval.repeats
 JOB_COLUMNS = [
     "suite", "job_id", "arch", "variant", "config", "dataset", "classes", "resolution", "epochs", "seed", "state",
-    "flags", "fid", "kid", "kid_std", "is", "is_std", *HEALTH, "train_seconds", "images_per_s",
+    "flags", "fid", "kid", "kid_std", "is", "is_std", *HEALTH, "repeats", *REPEAT_STD, "train_seconds", "images_per_s",
     "protocol", "n_samples", "reference", "extractor", "generator", "error",
 ]  # fmt: skip
 
@@ -89,6 +90,7 @@ def _job_row(r: Record) -> dict:
         "flags": ", ".join(f.kind for f in flags.flags(r)),
         **{k: final.get(k) for k in ("fid", "kid", "kid_std", "is", "is_std", "train_seconds", "images_per_s")},
         **{k: flags.health_scores(r).get(k) for k in HEALTH},
+        **repeat_spread(final),
         "protocol": proto.get("name"),
         "n_samples": proto.get("n_samples"),
         "reference": f"{ref['split']} n={ref['n']}" if ref else None,
@@ -98,10 +100,21 @@ def _job_row(r: Record) -> dict:
     }
 
 
+def repeat_spread(final: dict) -> dict:
+    """How many times the final score was computed (eval.repeats) and each score's std over those repeats."""
+    repeats = final.get("repeats") or []
+    out = {"repeats": len(repeats) or (1 if final.get("fid") is not None else None)}
+    for column in REPEAT_STD:
+        values = [r[column[: -len("_repeat_std")]] for r in repeats if r.get(column[: -len("_repeat_std")]) is not None]
+        out[column] = float(pd.Series(values).std()) if len(values) >= 2 else None
+    return out
+
+
 def jobs_frame(runs: list[Record]) -> pd.DataFrame:
     rows = [{**_job_row(r), "variant": v} for r, v in zip(runs, variants([r.spec for r in runs]), strict=True)]
     frame = pd.DataFrame(rows, columns=JOB_COLUMNS)
-    numeric = ["fid", "kid", "kid_std", "is", "is_std", *HEALTH, "train_seconds", "images_per_s", "n_samples"]
+    numeric = ["fid", "kid", "kid_std", "is", "is_std", *HEALTH, "repeats", *REPEAT_STD, "train_seconds",
+               "images_per_s", "n_samples"]  # fmt: skip
     frame[numeric] = frame[numeric].apply(pd.to_numeric)
     return frame
 

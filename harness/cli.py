@@ -259,20 +259,40 @@ def report(
     where: Annotated[
         list[str] | None, typer.Option("--where", help="Keep rows with COLUMN=V1[,V2...] (repeat to combine).")
     ] = None,
+    compare: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            "--compare",
+            metavar="A B",
+            help="Compare two configurations, each COLUMN=VALUE[ COLUMN=VALUE...] (quoted), e.g. arch=dcgan "
+            "'arch=sngan variant=default': the difference, its 95% CI and Welch's p, per metric.",
+        ),
+    ] = None,
+    detect: Annotated[
+        float | None,
+        typer.Option("--detect", help="Size the seeds-needed lines for this difference [default: best vs runner-up]."),
+    ] = None,
 ) -> None:
-    """Aggregate finished jobs into summary.md (headline tables per protocol), headline.tex, CSVs, plots and
-    report.html. With --metric / --group-by / --where, also print that cut as Markdown tables."""
+    """Aggregate finished jobs into summary.md (headline tables per protocol, comparisons), headline.tex, CSVs,
+    plots and report.html. With --metric / --group-by / --where, also print that cut as Markdown tables; with
+    --compare A B, print A against B."""
     from harness.aggregate import jobs_frame
     from harness.report import write_report
     from harness.store import read_runs
     from harness.tables import METRICS, ROWS, markdown, summarise
 
-    written, damaged = write_report(results_dir, out_dir)
+    if detect is not None and not detect > 0:
+        raise ConfigError(f"--detect {detect}: give a positive difference, e.g. --detect 2")
+    if compare:  # checked before anything is written
+        a, b = (_selector(side) for side in compare)
+    written, damaged = write_report(results_dir, out_dir, detect)
     for path in written:
         out.print(f"wrote {path}", highlight=False)
     for run, e in damaged:
         err.print(f"damaged {run.path.name} (left out of the tables): {e}", markup=False, highlight=False)
-    if metric or group_by or where:
+    if compare:
+        _print_answer(jobs_frame(read_runs(results_dir)[0]), compare, a, b, metric, _filters(where or []))
+    elif metric or group_by or where:
         rows = [c.strip() for c in group_by.split(",")] if group_by else ROWS
         tables = summarise(jobs_frame(read_runs(results_dir)[0]), rows, metric or list(METRICS), _filters(where or []))
         if not tables:
@@ -281,12 +301,35 @@ def report(
             out.print("\n" + markdown(table, protocol), markup=False, highlight=False)
 
 
-def _filters(where: list[str]) -> dict[str, list[str]]:
+def _selector(text: str) -> dict[str, list[str]]:
+    parts = text.split()
+    if not parts:
+        raise ConfigError("--compare: each side is COLUMN=VALUE[ COLUMN=VALUE...], e.g. arch=dcgan")
+    return _filters(parts, "--compare")
+
+
+def _print_answer(jobs, names: tuple[str, str], a: dict, b: dict, metric: list[str] | None, where: dict) -> None:
+    from harness.compare import METRICS, answer
+    from harness.tables import answer_frame
+
+    found = answer(jobs, a, b, metric or list(METRICS), where)
+    if not found:
+        raise ConfigError(
+            f"--compare: no protocol and dataset where both {names[0]!r} and {names[1]!r} have finished seeds"
+        )
+    for group in dict.fromkeys(f.group for f in found):
+        here = [f for f in found if f.group == group]
+        text = f"\n{group}\n" + "\n".join(f.sentence(*names) for f in here)
+        text += "\n\n" + answer_frame(here, *names).to_markdown(index=False)
+        out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _filters(where: list[str], option: str = "--where") -> dict[str, list[str]]:
     filters = {}
     for item in where:
         column, sep, values = item.partition("=")
         if not sep or not column or not values:
-            raise ConfigError(f"--where {item!r}: use COLUMN=VALUE[,VALUE...], e.g. dataset=cifar10")
+            raise ConfigError(f"{option} {item!r}: use COLUMN=VALUE[,VALUE...], e.g. dataset=cifar10")
         filters[column.strip()] = [v.strip() for v in values.split(",")]
     return filters
 

@@ -25,7 +25,14 @@ details pre { font-size: 12px; background: #f6f6f6; padding: 8px; overflow-x: au
 
 
 def page(
-    root: Path, out: Path, jobs: pd.DataFrame, headlines: dict, figures: list[Path], damaged=None, health=None
+    root: Path,
+    out: Path,
+    jobs: pd.DataFrame,
+    headlines: dict,
+    figures: list[Path],
+    damaged=None,
+    health=None,
+    detect: float | None = None,
 ) -> str:
     """The whole document as text (a pure function of the frames and files it is given)."""
     body = [f"<h1>Results: {html.escape(root.name)}</h1>"]
@@ -33,6 +40,15 @@ def page(
                 "numbers under different protocols are never averaged together.</p>")  # fmt: skip
     for protocol, table in headlines.items():
         body += [f"<h2>Headline: {html.escape(protocol)}</h2>", headline_table(table)]
+    if headlines:
+        body += ['<h2 id="comparisons">Comparisons</h2>', f'<p class="note">{html.escape(tables.COMPARISONS)}</p>']
+        for title, frame, notes in tables.comparison_groups(headlines, detect):
+            items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+            body += [
+                f"<h3>{html.escape(title)}</h3>",
+                frame.to_html(index=False, classes="comparison"),
+                f"<ul>{items}</ul>",
+            ]
     if health is not None:
         body += ['<h2 id="health">Health</h2>', health_list(health), health_table(jobs)]
     body.append("<h2>Plots</h2>")

@@ -1,5 +1,6 @@
-"""The report's figures, each as PNG and SVG: FID vs epoch (mean over seeds, min–max band), final FID by arch per
-dataset (mean ± std bars), time to FID (training seconds vs FID), and D/G losses."""
+"""The report's figures, each as PNG and SVG: FID vs epoch (mean over seeds, 95% CI band from 3 seeds), final FID by
+configuration per dataset (95% CI bars), the pairwise significance matrix per group, time to FID (training seconds
+vs FID), and D/G losses."""
 
 import io
 from pathlib import Path
@@ -11,9 +12,10 @@ matplotlib.rcParams["svg.hashsalt"] = "harness"  # stable SVG ids: a regenerated
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from harness import atomic  # noqa: E402
+from harness import atomic, compare, stats  # noqa: E402
 
 FORMATS = ("png", "svg")
+BAND_SEEDS = 3  # seeds an epoch needs before FID vs epoch draws its interval
 
 
 def save(fig, stem: Path, formats=FORMATS) -> list[Path]:
@@ -45,13 +47,19 @@ def curves(epochs: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
 
 
 def fid_vs_epoch(scored: pd.DataFrame, stem: Path) -> list[Path]:
+    """Mean over seeds per epoch; a band of the 95% interval of that mean where at least 3 seeds were scored (with
+    fewer, an interval of two points says little and is left out)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for _, rows in scored.groupby(["config", "protocol"], dropna=False, sort=True):
-        by_epoch = rows.groupby("epoch").fid
-        mean = by_epoch.mean()
-        (line,) = ax.plot(mean.index, mean.values, marker="o", label=f"{label(rows)} (n={rows.seed.nunique()})")
-        ax.fill_between(mean.index, by_epoch.min().values, by_epoch.max().values, color=line.get_color(), alpha=0.2)
-    ax.set(xlabel="epoch", ylabel="FID (lower is better)", title="FID vs epoch: mean over seeds, min–max band")
+        by_epoch = [(epoch, stats.interval(list(group.fid))) for epoch, group in rows.groupby("epoch")]
+        epochs, means = [e for e, _ in by_epoch], [iv.mean for _, iv in by_epoch]
+        (line,) = ax.plot(epochs, means, marker="o", label=f"{label(rows)} (n={rows.seed.nunique()})")
+        banded = [(e, iv.lo, iv.hi) for e, iv in by_epoch if iv.n >= BAND_SEEDS]
+        if banded:
+            xs, los, his = zip(*banded, strict=True)
+            ax.fill_between(xs, los, his, color=line.get_color(), alpha=0.2)
+    title = f"FID vs epoch: mean over seeds, 95% CI band (≥ {BAND_SEEDS} seeds)"
+    ax.set(xlabel="epoch", ylabel="FID (lower is better)", title=title)
     if not scored.empty:
         ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: never over data
     return save(fig, stem)
@@ -69,22 +77,79 @@ def time_to_fid(scored: pd.DataFrame, stem: Path) -> list[Path]:
 
 
 def final_fid(table: pd.DataFrame, protocol: str, stem: Path) -> list[Path]:
-    """Grouped bars from a headline table: one group per dataset and resolution, one bar per arch (and variant)."""
+    """Grouped bars from a headline table: one group per dataset and resolution, one bar per configuration, its
+    95% interval as the error bar (none for n = 1) and a star on the best and those tied with it."""
     table = table.dropna(subset=["fid_mean"])
     groups = sorted({(d, r) for d, r in zip(table.dataset, table.resolution, strict=True)})
-    series = sorted({(a, v) for a, v in zip(table.arch, table.variant.fillna(""), strict=True)})
+    epochs = several_epochs(table)
+    series = sorted({name_of(row, epochs) for _, row in table.iterrows()})
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(groups) * max(1, len(series)) / 2), 4.5))
     width, where = 0.8 / max(1, len(series)), {g: k for k, g in enumerate(groups)}
-    for i, (arch, variant) in enumerate(series):
-        rows = table[(table.arch == arch) & (table.variant.fillna("") == variant)]
+    bold = dict(zip(table.index, compare.bold(table, "fid"), strict=True))
+    for i, name in enumerate(series):
+        rows = table[[name_of(row, epochs) == name for _, row in table.iterrows()]]
         offset = (i - (len(series) - 1) / 2) * width
         xs = [where[g] + offset for g in zip(rows.dataset, rows.resolution, strict=True)]
-        name = arch if variant in ("", "default") else f"{arch} [{variant}]"
-        ax.bar(xs, rows.fid_mean, width, yerr=rows.fid_std.fillna(0), capsize=3, label=name)
+        errors = [(rows.fid_mean - rows.fid_lo).fillna(0), (rows.fid_hi - rows.fid_mean).fillna(0)]
+        bars = ax.bar(xs, rows.fid_mean, width, yerr=errors, capsize=3, label=name)
+        for bar, index, n in zip(bars, rows.index, rows.fid_n, strict=True):
+            mark = "★ " if bold[index] else ""
+            ax.annotate(f"{mark}n={n}", (bar.get_x() + bar.get_width() / 2, 0), ha="center", va="bottom",
+                        fontsize="xx-small", xytext=(0, 2), textcoords="offset points")  # fmt: skip
     ax.set_xticks(range(len(groups)), [f"{d} {r}px" for d, r in groups])
-    ax.set(ylabel="FID (lower is better)", title=f"Final FID, mean ± std over seeds ({protocol})")
+    ax.set(ylabel="FID (lower is better)", title=f"Final FID, mean and 95% CI over seeds; ★ tied for best ({protocol})")
     if series:
         ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: never over data
+    return save(fig, stem)
+
+
+def name_of(row: pd.Series, epochs: bool = False) -> str:
+    """A configuration's legend name: arch [variant], and its epochs when the table holds several."""
+    variant = row.get("variant")
+    name = row.arch if variant in ("", "default", None) or pd.isna(variant) else f"{row.arch} [{variant}]"
+    return f"{name} e{int(row.epochs)}" if epochs else name
+
+
+def several_epochs(table: pd.DataFrame) -> bool:
+    return "epochs" in table and table.epochs.nunique() > 1
+
+
+def significance(table: pd.DataFrame, protocol: str, stem: Path, metric: str = "fid") -> list[Path]:
+    """Per group, the pairwise matrix: Δ (row − column) coloured, with Welch's p (Holm-corrected over the group's
+    pairs) in each cell; pairs with a configuration of one seed are blank."""
+    parts = [index for index in compare.groups(table) if (table.loc[index, f"{metric}_n"] >= 2).sum() >= 2]
+    if not parts:
+        return []
+    side = max(4.8, 0.85 * max((table.loc[i, f"{metric}_n"] >= 2).sum() for i in parts) + 2)
+    fig, axes = plt.subplots(1, len(parts), figsize=(1.15 * side * len(parts), side), squeeze=False)
+    epochs = several_epochs(table)
+    for ax, index in zip(axes[0], parts, strict=True):
+        rows = table.loc[index]
+        rows = rows[rows[f"{metric}_n"] >= 2].sort_values(f"{metric}_mean")
+        names, values = [name_of(r, epochs) for _, r in rows.iterrows()], list(rows[f"{metric}_values"])
+        k = len(names)
+        pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+        diffs = {(i, j): stats.difference(values[i], values[j]) for i, j in pairs}
+        adjusted = dict(zip(pairs, stats.holm([diffs[p].p for p in pairs]), strict=True))
+        delta = [[0.0] * k for _ in range(k)]
+        for (i, j), d in diffs.items():
+            delta[i][j], delta[j][i] = d.delta, -d.delta
+        limit = max((abs(x) for row in delta for x in row), default=1) or 1
+        image = ax.imshow(delta, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        for (i, j), p in adjusted.items():
+            for a, b in ((i, j), (j, i)):
+                star = "*" if p < stats.ALPHA else ""
+                colour = "white" if abs(delta[a][b]) > 0.6 * limit else "black"  # readable on the dark ends
+                text = f"{delta[a][b]:+.1f}\np={p:.2g}{star}"
+                ax.text(b, a, text, ha="center", va="center", fontsize="xx-small", color=colour)
+        ax.set_xticks(range(k), names, rotation=45, ha="right", fontsize="x-small")
+        ax.set_yticks(range(k), names, fontsize="x-small")
+        first = rows.iloc[0]
+        ax.set_title(f"{first.dataset} {first.resolution}px: Δ {compare.METRICS[metric][0]} (row − column)",
+                     fontsize="small")  # fmt: skip
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.suptitle(f"Pairwise Welch's t, Holm-corrected over each group's pairs; * p < {stats.ALPHA} ({protocol})",
+                 fontsize="small")  # fmt: skip
     return save(fig, stem)
 
 

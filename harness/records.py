@@ -91,6 +91,11 @@ def check_scores(path: Path, record: dict[str, Any], where: str = "") -> None:
     bad = [k for k in SCORE_KEYS if not _number(record.get(k))]
     if bad:
         raise damaged(path, f"{where}{bad[0]} is {record[bad[0]]!r}, not a number")
+    repeats = record.get("repeats", [])
+    if not isinstance(repeats, list) or not all(isinstance(r, dict) for r in repeats):
+        raise damaged(path, f"{where}repeats is not a list of scores, one object per repeat")
+    for r in repeats:
+        check_scores(path, {k: r.get(k) for k in SCORE_KEYS}, f"{where}a repeat's ")
     proto = record.get("protocol")
     if proto is None:
         return
@@ -117,7 +122,7 @@ def check_metric(path: Path, record: dict[str, Any], where: str = "") -> None:
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
         raise damaged(path, f"{where}epoch is {epoch!r}, not an epoch number")
     for key, value in record.items():
-        if not (_number(value) or isinstance(value, str)):
+        if key != "repeats" and not (_number(value) or isinstance(value, str)):  # repeats: check_scores
             raise damaged(path, f"{where}{key} is {value!r}, not a number")
     check_scores(path, record, where)
 

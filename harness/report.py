@@ -1,10 +1,11 @@
-"""Frames -> summary.csv, summary.md, headline.tex (booktabs) and the plots (plots.py) in a results folder."""
+"""Frames -> summary.csv (jobs), configs.csv (statistics by configuration), summary.md, headline.tex (booktabs) and
+the plots (plots.py) in a results folder."""
 
 from pathlib import Path
 
 import pandas as pd
 
-from harness import atomic, flags, html, plots, tables
+from harness import atomic, compare, flags, html, plots, stats, tables
 from harness.aggregate import damaged_frame, epochs_frame, flags_frame, jobs_frame, scores_frame
 from harness.errors import DataError
 from harness.store import read_runs
@@ -18,24 +19,28 @@ GROUP = ["arch", "variant", "dataset", "classes", "resolution", "epochs", "proto
 
 
 def by_config(jobs: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± std over seeds; the protocol columns are part of the key, so different protocols never mix."""
+    """Statistics over seeds by configuration and every protocol field (compare.configs' columns: seeds, fid_mean,
+    fid_std, fid_lo, fid_hi, ...): the protocol columns are part of the key, so different protocols never mix."""
     done = jobs[jobs.state == "done"]
-    if done.empty:
+    if done.empty or done.protocol.isna().all():
         return pd.DataFrame()
-    stats = done.groupby(GROUP, dropna=False).agg(
-        seeds=("seed", "count"),
-        fid=("fid", "mean"),
-        fid_std=("fid", "std"),
-        kid=("kid", "mean"),
-        kid_std=("kid", "std"),
-    )
-    return stats.reset_index()
+    return pd.concat(compare.configs(done, GROUP, ["fid", "kid"]).values(), ignore_index=True)
 
 
-def _pm(mean: float, std: float, digits: int) -> str:
-    if pd.isna(mean):
-        return "–"
-    return f"{mean:.{digits}f}" if pd.isna(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+def by_config_table(grouped: pd.DataFrame) -> str:
+    cells = {name: [tables.cell(m, lo, hi, digits) for m, lo, hi in zip(
+        grouped[f"{metric}_mean"], grouped[f"{metric}_lo"], grouped[f"{metric}_hi"], strict=True)]
+        for metric, (name, digits, _) in compare.METRICS.items() if metric in ("fid", "kid")}  # fmt: skip
+    return grouped.assign(**cells)[[*GROUP, "seeds", "FID", "KID"]].to_markdown(index=False)
+
+
+def comparisons(headlines: dict[str, pd.DataFrame], detect: float | None = None) -> list[str]:
+    """The Comparisons section: per protocol and group, each configuration against the best, then how many seeds
+    the group's comparisons need and which spread dominates."""
+    lines = ["## Comparisons", "", tables.COMPARISONS, ""]
+    for title, frame, notes in tables.comparison_groups(headlines, detect):
+        lines += [f"### {title}", "", frame.to_markdown(index=False), "", *[f"- {n}" for n in notes], ""]
+    return lines
 
 
 def rescored(scores: pd.DataFrame) -> list[str]:
@@ -58,23 +63,24 @@ def markdown(
     headlines: dict | None = None,
     damaged=None,
     health: pd.DataFrame | None = None,
+    detect: float | None = None,
 ) -> str:
-    """The summary: the headline table per protocol, the health flags, mean ± std over seeds by config, one row per
-    job, then re-scores by protocol, failures and damaged runs. Training-time scores are labelled by their
-    `protocol` column."""
+    """The summary: the headline table per protocol, the health flags, the comparisons within each group (with the
+    seeds they need; `detect`: the difference to size them for), mean [CI] by config and protocol, one row per job,
+    then re-scores by protocol, failures and damaged runs. Training-time scores are labelled by their `protocol`
+    column."""
     scores = scores if scores is not None else pd.DataFrame()
     lines = ["# Results", ""]
     for protocol, table in (headlines or {}).items():
         lines += [f"## Headline: {protocol}", "", tables.markdown(table, protocol)]
     if health is not None:
         lines += ["## Health", "", *health_lines(health), ""]
+    if headlines:
+        lines += comparisons(headlines, detect)
     grouped = by_config(jobs)
     if not grouped.empty:
-        table = grouped.assign(
-            FID=[_pm(m, s, 2) for m, s in zip(grouped.fid, grouped.fid_std, strict=True)],
-            KID=[_pm(m, s, 4) for m, s in zip(grouped.kid, grouped.kid_std, strict=True)],
-        )[[*GROUP, "seeds", "FID", "KID"]]
-        lines += ["## Mean ± std over seeds", "", table.to_markdown(index=False), ""]
+        lines += [f"## By configuration and protocol: mean [{stats.INTERVAL}]", ""]
+        lines += [by_config_table(grouped), ""]
     table = jobs[SUMMARY_COLUMNS].astype(object).where(jobs[SUMMARY_COLUMNS].notna(), None)
     lines += ["## Jobs", "", table.to_markdown(index=False, floatfmt=".4g", missingval="–"), ""]
     lines += rescored(scores)
@@ -105,9 +111,10 @@ def damaged_section(damaged: pd.DataFrame | None) -> list[str]:
     return lines + [f"- `{r.job_id}`: {r.file}: {r.problem}; {r.fix}" for r in damaged.itertuples()] + [""]
 
 
-def write_report(root: Path, out: Path | None = None) -> tuple[list[Path], list]:
+def write_report(root: Path, out: Path | None = None, detect: float | None = None) -> tuple[list[Path], list]:
     """Write the summary tables and plots for every run under root; returns the files written and the damaged
-    runs (run, Damaged) left out of them."""
+    runs (run, Damaged) left out of them. `detect`: the difference the seeds-needed lines are sized for (default:
+    each group's gap between its best and runner-up)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root} is not a folder; pass a results folder such as results/smoke")
@@ -119,19 +126,34 @@ def write_report(root: Path, out: Path | None = None) -> tuple[list[Path], list]
     with atomic.file_lock(out / ".report.lock"):  # one report at a time writes here
         for tmp in out.glob(".*.tmp"):  # a killed report's; only this folder's own, never the run folders below
             tmp.unlink(missing_ok=True)
-        return _write(root, out, runs, damaged), damaged
+        return _write(root, out, runs, damaged, detect), damaged
 
 
-def _write(root: Path, out: Path, runs: list, damaged: list) -> list[Path]:
+def configs_csv(headlines: dict[str, pd.DataFrame]) -> bytes:
+    """Every configuration's statistics and standing, one row per (protocol, configuration); the seeds' scores
+    joined by ';'."""
+    if not headlines:
+        return b""
+    frames = [t.assign(protocol=p) for p, t in headlines.items()]
+    table = pd.concat(frames, ignore_index=True)
+    for column in [c for c in table.columns if c.endswith("_values")]:
+        table[column] = table[column].map(lambda v: ";".join(f"{x:.6g}" for x in v))
+    return table.to_csv(index=False).encode()
+
+
+def _write(root: Path, out: Path, runs: list, damaged: list, detect: float | None = None) -> list[Path]:
     jobs, broken, health = jobs_frame(runs), damaged_frame(damaged), flags_frame(runs)
-    paths = {k: out / k for k in ("summary.csv", "scores.csv", "damaged.csv", "summary.md", "headline.tex")}
+    names = ("summary.csv", "configs.csv", "scores.csv", "damaged.csv", "summary.md", "headline.tex")
+    paths = {k: out / k for k in names}
     scores = scores_frame(runs)
     headlines = tables.headline(jobs)
     atomic.write_bytes(paths["summary.csv"], jobs.to_csv(index=False).encode())
     atomic.write_bytes(paths["scores.csv"], scores.to_csv(index=False).encode())
+    if headlines:
+        atomic.write_bytes(paths["configs.csv"], configs_csv(headlines))
     if not broken.empty or paths["damaged.csv"].exists():  # rewritten once the damage is mended: never stale
         atomic.write_bytes(paths["damaged.csv"], broken.to_csv(index=False).encode())
-    atomic.write_bytes(paths["summary.md"], markdown(jobs, scores, headlines, broken, health).encode())
+    atomic.write_bytes(paths["summary.md"], markdown(jobs, scores, headlines, broken, health, detect).encode())
     if headlines:
         tex = "\n".join(tables.latex(t, protocol) for protocol, t in headlines.items())
         atomic.write_bytes(paths["headline.tex"], tex.encode())
@@ -144,8 +166,9 @@ def _write(root: Path, out: Path, runs: list, damaged: list) -> list[Path]:
         written += plots.losses(epochs, out / "losses")
     for protocol, table in headlines.items():  # plain names: records.check_scores refuses any other
         written += plots.final_fid(table, protocol, out / f"final_fid_{protocol}")
+        written += plots.significance(table, protocol, out / f"significance_{protocol}")
     montage = plots.samples_montage(jobs, root, out / "samples")
     written += montage
     page = out / "report.html"
-    atomic.write_bytes(page, html.page(root, out, jobs, headlines, written, broken, health).encode())
+    atomic.write_bytes(page, html.page(root, out, jobs, headlines, written, broken, health, detect).encode())
     return [*written, page]

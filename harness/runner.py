@@ -24,12 +24,13 @@ from harness.trainer import Diverged, Interrupted, NoProgress, Progress, Scorer,
 
 
 def make_scorer(job: JobSpec, data: ImageSet, data_root: Path, accelerator: Accelerator) -> tuple[Scorer, dict]:
-    """Scores for the epochs due: the last with eval.n_samples, earlier ones with eval.curve_samples when set
-    (a cheaper FID-vs-epoch curve; FID is biased upward with fewer samples, so each record keeps its count)."""
+    """Scores for the epochs due: the last with eval.n_samples (eval.repeats times), earlier ones once, with
+    eval.curve_samples when set (a cheaper FID-vs-epoch curve; FID is biased upward with fewer samples, so each record
+    keeps its count)."""
     ref = scoring.reference(job, job.eval, data_root, data)
     classes = scoring.num_classes(job, len(data.class_names))
     device = accelerator.device
-    curve = dataclasses.replace(job.eval, n_samples=job.eval.curve_samples or job.eval.n_samples)
+    curve = dataclasses.replace(job.eval, n_samples=job.eval.curve_samples or job.eval.n_samples, repeats=1)
 
     def scorer(G, epoch):
         spec = job.eval if epoch == job.train.epochs else curve
@@ -71,7 +72,7 @@ def summarise(job: JobSpec, run: RunDir, proto: dict[str, Any] | None, device: s
     last = scored[-1] if scored else {}
     seconds = sum(r["seconds"] for r in records)
     images = sum(r["images_per_s"] * r["seconds"] for r in records)
-    scores = {k: last[k] for k in SCORE_KEYS if k in last}
+    scores = {k: last[k] for k in (*SCORE_KEYS, "repeats") if k in last}
     return {
         "job_id": job.job_id,
         "seed": job.train.seed,

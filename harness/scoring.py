@@ -58,20 +58,40 @@ def num_classes(job: JobSpec, data_classes: int) -> int:
 
 
 def score_generator(G, job: JobSpec, spec: EvalSpec, ref: Reference, classes: int, device, accelerator=None) -> dict:
-    """Generate spec.n_samples and score them. With an Accelerator of several ranks, each rank generates its share,
-    the shares are gathered and the main process alone runs torch-fidelity (the others return {})."""
+    """Generate spec.n_samples and score them, spec.repeats times from fresh noise against the one cached reference:
+    the scores are the repeats' mean and, with more than one, `repeats` keeps each. With an Accelerator of several
+    ranks, each rank generates its share, the shares are gathered and the main process alone runs torch-fidelity
+    (the others return {})."""
     t0 = time.perf_counter()
+    each = [_score_once(G, job, spec, ref, classes, device, accelerator, repeat_seed(job.train.seed, r))
+            for r in range(spec.repeats)]  # fmt: skip
+    if not each[0]:
+        return {}
+    scores = each[0] if len(each) == 1 else {**mean_of(each), "repeats": each}
+    return {**scores, "eval_seconds": time.perf_counter() - t0}
+
+
+def repeat_seed(seed: int, repeat: int) -> int:
+    """Repeat 0 draws the noise a single score draws (so repeats: 1 is today's score); the others fresh noise, seeded
+    apart from every other job's seed."""
+    return seed + repeat * 1_000_003
+
+
+def mean_of(each: list[dict]) -> dict:
+    return {k: sum(r[k] for r in each) / len(each) for k in each[0] if all(r.get(k) is not None for r in each)}
+
+
+def _score_once(G, job: JobSpec, spec: EvalSpec, ref: Reference, classes: int, device, accelerator, seed: int) -> dict:
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     n = spec.n_samples
     share = distributed.part(n, rank, world)
-    fakes = evaluate.generate(G, n, job.model.z_dim, 256, device, seed=job.train.seed, num_classes=classes, share=share)
+    fakes = evaluate.generate(G, n, job.model.z_dim, 256, device, seed=seed, num_classes=classes, share=share)
     if world > 1:
         fakes = distributed.gather_parts(accelerator, fakes, n)
     if rank != 0:
         return {}
-    labels = (ref.labels, evaluate.sample_labels(n, classes, job.train.seed)) if classes else (None, None)
-    scores = evaluate.score(fakes, ref.images, ref.key, spec, torch.device(device).type == "cuda", labels)
-    return {**scores, "eval_seconds": time.perf_counter() - t0}
+    labels = (ref.labels, evaluate.sample_labels(n, classes, seed)) if classes else (None, None)
+    return evaluate.score(fakes, ref.images, ref.key, spec, torch.device(device).type == "cuda", labels)
 
 
 def rescore(run: RunDir, protocol: str, data_root: Path, device: str = "cpu", epoch: int | None = None) -> dict:

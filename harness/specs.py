@@ -126,15 +126,21 @@ class EvalSpec(_Part):
     prc_neighborhood: int = 3
     batch_size: int = 64
     dc_neighborhood: int = DC_NEIGHBORHOOD  # density/coverage's k (Naeem et al. 2020 recommend 5)
+    # The final score computed this many times, each from fresh noise against the same cached reference: the score's
+    # own sampling error, measured apart from seed-to-seed variance (the final numbers are the repeats' mean).
+    repeats: int = 1
 
     def _id_values(self, bare: bool) -> dict[str, Any]:
         # Health metrics measure the samples every other score measures and change no other number: asking for
         # them never makes a new job (so jobs scored before they existed keep their ids; `harness score` adds them).
         values = super()._id_values(bare)
         values["metrics"] = tuple(m for m in self.metrics if m not in HEALTH_METRICS)
-        if self.dc_neighborhood == DC_NEIGHBORHOOD:
-            del values["dc_neighborhood"]
-        return values
+        return {k: v for k, v in values.items() if IMPLICIT_EVAL.get(k, _UNSET) != v}
+
+
+# Eval fields added after jobs had run, with the value every earlier job implicitly had: left out of the id there.
+IMPLICIT_EVAL = {"dc_neighborhood": DC_NEIGHBORHOOD, "repeats": 1}
+_UNSET = object()
 
 
 @dataclass(frozen=True)
@@ -190,8 +196,7 @@ def identity(spec: dict[str, Any]) -> dict[str, Any]:
         del train["objective"]
     if "metrics" in ev:
         ev["metrics"] = [m for m in ev["metrics"] if m not in HEALTH_METRICS]
-    if ev.get("dc_neighborhood") == DC_NEIGHBORHOOD:
-        del ev["dc_neighborhood"]
+    ev = {k: v for k, v in ev.items() if IMPLICIT_EVAL.get(k, _UNSET) != v}
     return {**spec, "model": model, "train": train, "eval": ev}
 
 

@@ -285,6 +285,7 @@ def validate(job: JobSpec, where: str) -> None:
         _positive(e.ref_size, f"{where}.eval.ref_size", 2)
     _positive(e.prc_neighborhood, f"{where}.eval.prc_neighborhood")
     _positive(e.dc_neighborhood, f"{where}.eval.dc_neighborhood")
+    _positive(e.repeats, f"{where}.eval.repeats")
     _positive(e.isc_splits, f"{where}.eval.isc_splits")
     _positive(e.kid_subsets, f"{where}.eval.kid_subsets")
     _positive(e.kid_subset_size, f"{where}.eval.kid_subset_size", 2)

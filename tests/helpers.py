@@ -70,10 +70,13 @@ def protocol(n_samples: int) -> dict:
     return {"name": name, "reference": reference, "n_samples": n_samples, "extractor": "inception-v3-compat:abc"}
 
 
-def fake_run(root, seed, fid, n_samples=64, state=DONE, suite="s", health=None, epochs=None) -> JobSpec:
-    """The records a finished (or failed) tiny job leaves in root/suite/<job_id>, without training it; `health`:
-    the health metrics of its final score; `epochs`: its metrics.jsonl records instead of two plain ones."""
-    job = tiny_job(seed=seed, metrics=("fid", "kid"), n_samples=n_samples, kid_subset_size=8)
+def fake_run(
+    root, seed, fid, n_samples=64, state=DONE, suite="s", health=None, epochs=None, arch="dcgan", final=None
+) -> JobSpec:
+    """The records a finished (or failed) tiny job of `arch` leaves in root/suite/<job_id>, without training it;
+    `health`: the health metrics of its final score; `epochs`: its metrics.jsonl records instead of two plain ones;
+    `final`: more fields of its final.json (e.g. repeats)."""
+    job = tiny_job(seed=seed, metrics=("fid", "kid"), n_samples=n_samples, kid_subset_size=8, arch=arch)
     run = job_dir(root, suite, job.job_id)
     run.write_spec(job)
     plain = [{"epoch": epoch, "d_loss": 1.0, "g_loss": 2.0, "seconds": 1.0, "images_per_s": 64.0,
@@ -82,7 +85,7 @@ def fake_run(root, seed, fid, n_samples=64, state=DONE, suite="s", health=None, 
         run.append_metrics(record)
     if state == DONE:
         run.write_final({"fid": fid, "kid": 0.1, "train_seconds": 2.0, "images_per_s": 64.0,
-                         "protocol": protocol(n_samples), **(health or {})})  # fmt: skip
+                         "protocol": protocol(n_samples), **(health or {}), **(final or {})})  # fmt: skip
         run.set_status(DONE)
     else:
         run.set_status(FAILED, error="boom: out of memory")

@@ -100,6 +100,7 @@ def test_report_prints_a_cut_by_group_metric_and_filter(tmp_path):
         fake_run(tmp_path, seed, fid)
     done = harness("report", str(tmp_path / "s"), "--group-by", "arch", "--metric", "fid", "--where", "seed=0,1")
     assert done.returncode == 0, done.stderr
-    assert "| arch | seeds | FID |" in done.stdout and "| dcgan | 2 | **105.00 ± 7.07** |" in done.stdout
+    assert "| arch | seeds | FID | rank (FID) |" in done.stdout
+    assert "| dcgan | 2 | **105.00 [41.47, 168.53]** | 1 |" in done.stdout
     bad = harness("report", str(tmp_path / "s"), "--where", "seed")
     assert bad.returncode == 2 and "--where 'seed': use COLUMN=VALUE" in bad.stderr and "Traceback" not in bad.stderr

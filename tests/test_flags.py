@@ -54,7 +54,7 @@ def test_a_job_without_a_fid_is_unscored_and_one_without_health_metrics_is_unche
     assert frame.flag.tolist() == ["unscored"] and len(frame.attrs["unchecked"]) == 1
 
 
-def test_flagged_seeds_are_counted_and_a_flagged_config_is_never_bold(tmp_path):
+def test_flagged_seeds_are_left_out_and_counted_and_a_flagged_config_is_never_bold(tmp_path):
     for seed in range(3):  # the best FID, but every seed collapsed
         fake_run(tmp_path, seed, 20.0, health={**HEALTHY, "diversity": 0.01}, suite="a")
     runs, _ = read_runs(tmp_path / "a")
@@ -64,8 +64,9 @@ def test_flagged_seeds_are_counted_and_a_flagged_config_is_never_bold(tmp_path):
     jobs = jobs_frame(runs).assign(variant=["collapsing"] * 3 + ["healthy"] * 3)
     (table,) = tables.headline(jobs).values()
     md = tables.markdown(table, "fid64-train")
-    assert "| 3 (⚠ 3 collapsed) | 20.00 ± 0.00 |" in md and "**50.00 ± 0.00**" in md
-    assert "no health flag marks" in md and "$\\dagger$ 3 collapsed" in tables.latex(table, "fid64-train")
+    # The collapsed seeds are left out of the statistics (no FID to show) and counted; the healthy config is best.
+    assert "| 0 (⚠ +3 collapsed) | – |" in md and "**50.00 [50.00, 50.00]**" in md
+    assert "flagged seed is never bold" in md and "$\\dagger$ +3 collapsed" in tables.latex(table, "fid64-train")
 
 
 def test_the_report_has_a_health_section_with_the_evidence(tmp_path):

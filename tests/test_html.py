@@ -16,20 +16,25 @@ from tests.test_report import fake_run
 
 @pytest.fixture
 def report(tmp_path):
-    for seed, fid in ((0, 100.0), (1, 110.0)):
-        job = fake_run(tmp_path, seed, fid)
-        grid = torch.randint(0, 256, (1, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
-        write_pngs(tmp_path / "s" / job.job_id / "samples", grid, prefix="epoch_000")
-    fake_run(tmp_path, 2, 0.0, state=FAILED)
+    """Two configurations of three seeds (intervals, a comparison, a significance matrix, CI bands) and a failure."""
+    for arch, fids in (("dcgan", (100.0, 110.0, 104.0)), ("sngan", (130.0, 138.0, 135.0))):
+        for seed, fid in enumerate(fids):
+            job = fake_run(tmp_path, seed, fid, arch=arch)
+            noise = torch.Generator().manual_seed(seed)
+            grid = torch.randint(0, 256, (1, 3, 64, 64), dtype=torch.uint8, generator=noise)
+            write_pngs(tmp_path / "s" / job.job_id / "samples", grid, prefix="epoch_000")
+    fake_run(tmp_path, 3, 0.0, state=FAILED)
     write_report(tmp_path / "s")
     return tmp_path / "s" / "report.html"
 
 
 def test_the_page_has_the_tables_embedded_plots_a_gallery_and_specs_and_needs_no_network(report):
     text = report.read_text()
-    assert "<h2>Headline: fid64-train</h2>" in text and "<b>105.00 ± 7.07</b>" in text
-    assert text.count('src="data:image/svg+xml;base64,') == 4  # FID vs epoch, time to FID, losses, final FID
-    assert text.count("<details><summary>dcgan_synthetic_32px") == 3 and "&quot;arch&quot;: &quot;dcgan&quot;" in text
+    assert "<h2>Headline: fid64-train</h2>" in text and "<b>104.67 [92.16, 117.17]</b>" in text
+    assert '<h2 id="comparisons">Comparisons</h2>' in text and "<td>worse</td>" in text
+    # FID vs epoch (CI bands), time to FID, losses, final FID (CI bars), the significance matrix
+    assert text.count('src="data:image/svg+xml;base64,') == 5 and 'alt="significance_fid64-train"' in text
+    assert text.count("<details><summary>dcgan_synthetic_32px") == 4 and "&quot;arch&quot;: &quot;dcgan&quot;" in text
     assert 'src="dcgan_synthetic_32px_e2_s0_' in text and "/samples/epoch_00000000.png" in text  # linked, relative
     assert "http://" not in text and "https://" not in text and "<script" not in text
 
@@ -72,5 +77,7 @@ def test_chromium_renders_the_report(report, browser, tmp_path):
     colours = image.getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > 50  # text, tables and plots: far from a blank page
     dom = chromium("--dump-dom", report.as_uri(), tmp=tmp_path / "profile2").stdout
-    assert '<table class="headline">' in dom and "<b>105.00 ± 7.07</b>" in dom
-    assert dom.count("<img") >= 4 + 2  # the plots and the two jobs' sample grids
+    assert '<table class="headline">' in dom and "<b>104.67 [92.16, 117.17]</b>" in dom
+    assert 'id="comparisons"' in dom and 'alt="significance_fid64-train"' in dom
+    assert 'alt="final_fid_fid64-train"' in dom
+    assert dom.count("<img") >= 5 + 6  # the plots and the six jobs' sample grids

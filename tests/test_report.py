@@ -26,9 +26,10 @@ def test_seeds_are_averaged_but_different_protocols_never_are(tmp_path):
     fake_run(tmp_path, 2, 50.0, n_samples=128)
     fake_run(tmp_path, 3, 0.0, state=FAILED)
     grouped = by_config(jobs_frame(read_runs(tmp_path)[0])).set_index("n_samples")
-    assert grouped.loc[64, "seeds"] == 2 and grouped.loc[64, "fid"] == pytest.approx(105.0)
+    assert grouped.loc[64, "seeds"] == 2 and grouped.loc[64, "fid_mean"] == pytest.approx(105.0)
     assert grouped.loc[64, "fid_std"] == pytest.approx(pd.Series([100.0, 110.0]).std())
-    assert grouped.loc[128, "seeds"] == 1 and grouped.loc[128, "fid"] == pytest.approx(50.0)
+    assert grouped.loc[128, "seeds"] == 1 and grouped.loc[128, "fid_mean"] == pytest.approx(50.0)
+    assert pd.isna(grouped.loc[128, "fid_lo"])  # one seed: no interval
 
 
 def test_write_report_writes_tables_and_plots(tmp_path):
@@ -38,14 +39,15 @@ def test_write_report_writes_tables_and_plots(tmp_path):
     written = {p.name for p in write_report(tmp_path / "s")[0]}
     figures = {f"{name}.{fmt}" for name in ("fid_vs_epoch", "time_to_fid", "losses", "final_fid_fid64-train")
                for fmt in ("png", "svg")}  # fmt: skip
-    assert written == {"summary.csv", "scores.csv", "summary.md", "headline.tex", "report.html"} | figures
+    tables = {"summary.csv", "configs.csv", "scores.csv", "summary.md", "headline.tex", "report.html"}
+    assert written == tables | figures  # one configuration: no pairs, so no significance matrix
     csv = pd.read_csv(tmp_path / "s" / "summary.csv")
     assert len(csv) == 3 and sorted(csv.state) == ["done", "done", "failed"]
     md = (tmp_path / "s" / "summary.md").read_text()
-    assert "105.00 ± 7.07" in md and "boom: out of memory" in md
-    assert "## Headline: fid64-train" in md and "| dcgan | synthetic | 32px | 2 | **105.00 ± 7.07** |" in md
+    assert "105.00 [41.47, 168.53]" in md and "boom: out of memory" in md  # t(1): two seeds say little
+    assert "## Headline: fid64-train" in md and "| dcgan | synthetic | 32px | 2 | **105.00 [41.47, 168.53]** |" in md
     tex = (tmp_path / "s" / "headline.tex").read_text()
-    assert r"\toprule" in tex and r"\textbf{105.00 $\pm$ 7.07}" in tex
+    assert r"\toprule" in tex and r"\textbf{105.00 [41.47, 168.53]}" in tex
     for name in ("fid_vs_epoch", "time_to_fid", "losses", "final_fid_fid64-train"):
         assert (tmp_path / "s" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert b"<svg" in (tmp_path / "s" / f"{name}.svg").read_bytes()[:2000]

@@ -75,6 +75,7 @@ CHANGES = [
     ("eval", "isc_splits", 5),
     ("eval", "prc_neighborhood", 5),
     ("eval", "dc_neighborhood", 3),
+    ("eval", "repeats", 3),
     ("eval", "batch_size", 32),
 ]
 

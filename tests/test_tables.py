@@ -16,15 +16,17 @@ def jobs(**extra) -> pd.DataFrame:
         ("sngan", "cifar10", 32, 0, 10.0, 0.010, None),  # failed: no protocol, not in the table
     ]
     frame = pd.DataFrame(rows, columns=["arch", "dataset", "resolution", "seed", "fid", "kid", "protocol"])
-    return frame.assign(variant="", state=["done"] * 5 + ["failed"], **{"is": float("nan")}, **extra)
+    state = ["done"] * 5 + ["failed"]
+    return frame.assign(variant="", classes="all", epochs=10, state=state, **{"is": float("nan")}, **extra)
 
 
-def test_one_table_per_protocol_with_mean_and_std_over_seeds():
+def test_one_table_per_protocol_with_mean_std_and_interval_over_seeds():
     t = tables.headline(jobs())
     assert sorted(t) == ["fid10k-train", "fid64-train"]
     main = t["fid10k-train"].set_index("arch")
     assert main.loc["dcgan", "seeds"] == 2 and main.loc["dcgan", "fid_mean"] == 41.0
     assert main.loc["wgan-gp", "fid_mean"] == 32.0 and "sngan" not in main.index
+    assert main.loc["dcgan", "fid_lo"] == pytest.approx(41.0 - 12.706205 * 1.0)  # t(1) x the standard error 1
     assert t["fid64-train"].fid_mean.tolist() == [99.0]
 
 
@@ -35,14 +37,15 @@ def test_seeds_that_diverged_are_counted_beside_the_seeds_averaged():
     t = table.set_index("arch")
     assert t.loc["dcgan", "seeds"] == 2 and t.loc["dcgan", "diverged"] == 1 and t.loc["wgan-gp", "diverged"] == 0
     text = tables.markdown(table, "p")
-    assert "| dcgan | cifar10 | 32px | 2 (+1 diverged) | 41.00 ± 1.41 |" in text
+    assert "| dcgan | cifar10 | 32px | 2 (+1 diverged) | **41.00 [28.29, 53.71]** |" in text
 
 
-def test_markdown_bolds_the_best_of_each_column_and_names_the_protocol():
+def test_markdown_bolds_the_best_and_what_two_seeds_cannot_tell_from_it_and_names_the_protocol():
     text = tables.markdown(tables.headline(jobs())["fid10k-train"], "fid10k-train")
-    assert "Protocol `fid10k-train`" in text
-    assert "| wgan-gp | cifar10 | 32px | 2 | **32.00 ± 2.83** | **0.0230 ± 0.0042** |" in text
-    assert "| dcgan | cifar10 | 32px | 2 | 41.00 ± 1.41 | 0.0310 ± 0.0014 |" in text
+    assert "Protocol `fid10k-train`" in text and "Welch's t-test" in text
+    # Two seeds each: dcgan is 9 FID worse, but Welch's t on 2 + 2 seeds cannot tell (p ~ 0.1): tied, both bold.
+    assert "| wgan-gp | cifar10 | 32px | 2 | **32.00 [6.59, 57.41]** | **0.0230 [-0.0151, 0.0611]** | 1 |" in text
+    assert "| dcgan | cifar10 | 32px | 2 | **41.00 [28.29, 53.71]** | **0.0310 [0.0183, 0.0437]** | 1 |" in text
     assert "IS" not in text  # no IS anywhere (weights without a head): no empty column
 
 
@@ -51,10 +54,11 @@ def test_latex_is_a_booktabs_tabular_with_escaped_names():
     frame.loc[frame.arch == "dcgan", "dataset"] = "cats_dogs"
     text = tables.latex(tables.headline(frame)["fid10k-train"], "fid10k-train")
     lines = text.splitlines()
-    assert lines[1] == r"\begin{tabular}{llllrr}" and lines[2] == r"\toprule" and lines[-1] == r"\end{tabular}"
-    assert r"arch & dataset & res & seeds & FID & KID \\" in text
-    assert r"dcgan & cats\_dogs & 32px & 2 & 41.00 $\pm$ 1.41 & 0.0310 $\pm$ 0.0014 \\" in text
-    assert r"\textbf{32.00 $\pm$ 2.83}" in text and r"\midrule" in text and r"\bottomrule" in text
+    assert lines[1] == r"\begin{tabular}{llllrrr}" and lines[2] == r"\toprule" and lines[-1] == r"\end{tabular}"
+    assert r"arch & dataset & res & seeds & FID & KID & rank (FID) \\" in text
+    dcgan = r"dcgan & cats\_dogs & 32px & 2 & \textbf{41.00 [28.29, 53.71]} & \textbf{0.0310 [0.0183, 0.0437]} & 1"
+    assert dcgan in text
+    assert r"\textbf{32.00 [6.59, 57.41]}" in text and r"\midrule" in text and r"\bottomrule" in text
 
 
 def test_a_variant_column_appears_only_when_variants_differ():
@@ -70,7 +74,8 @@ def test_a_cut_groups_by_the_columns_asked_keeps_the_rows_asked_and_shows_the_me
     frame.loc[frame.arch == "dcgan", "variant"] = "ema=0.999"
     [table] = tables.summarise(frame, rows=["variant"], metrics=["fid"], where={"arch": ["dcgan"]}).values()
     text = tables.markdown(table, "fid10k-train")
-    assert "| variant | seeds | FID |" in text and "| ema=0.999 | 2 | **41.00 ± 1.41** |" in text
+    assert "| variant | seeds | FID | rank (FID) |" in text
+    assert "| ema=0.999 | 2 | **41.00 [28.29, 53.71]** | 1 |" in text
     assert "KID" not in text and "wgan-gp" not in text
 
 

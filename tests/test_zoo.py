@@ -26,7 +26,11 @@ def test_cifar_all_names_every_arch():
     assert set(matrix["arch"]) == set(ARCHS.names())
 
 
+# Integration: 16 jobs through the real pipeline and Inception (~100 s on 2 cores). The default run already shows every
+# arch learning (tests/models/test_learning.py) and the pipeline end to end (tests/test_smoke.py); this is the two
+# together for every arch at both resolutions, which .ci/run's complete run keeps.
 @pytest.mark.slow
+@pytest.mark.integration
 def test_every_arch_trains_samples_and_scores(tmp_path, inception_weights):
     cmd = [sys.executable, "-m", "harness.cli", "run", "suites/zoo_smoke.yaml", "--results", str(tmp_path)]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
