@@ -11,6 +11,7 @@ import pandas as pd
 from harness import flags
 from harness.errors import Damaged
 from harness.models import ARCHS
+from harness.protocols import name_of as protocol_name
 from harness.records import SCORE_KEYS
 from harness.specs import FIRST_ARCH_VERSION, OBJECTIVE_BEFORE_IDS_HASHED_IT, JobSpec, identity
 from harness.store import Record, RunDir
@@ -57,12 +58,38 @@ def departures(spec: JobSpec) -> dict[str, object]:
 
 
 def variants(specs: list[JobSpec]) -> list[str]:
-    """Per job, e.g. 'augment=cutmix, lr_schedule=cosine': only the settings that differ between the jobs shown,
-    so a suite-wide choice (a batch size every job uses) does not crowd the tables."""
+    """Per job, e.g. 'augment=cutmix, lr_schedule=cosine': the settings that differ between the jobs shown, each
+    job naming its own value of each (the sweep's baseline too: 'lr_schedule=none'), so a suite-wide choice (a batch
+    size every job uses) does not crowd the tables; 'default' when nothing differs."""
+    return [", ".join(f"{k}={v[i]}" for k, v in columns.items()) or "default"
+            for columns in [_settings_columns(specs)] for i in range(len(specs))]  # fmt: skip
+
+
+def varying(specs: list[JobSpec]) -> dict[str, list[str]]:
+    """{setting: its value per job} for every setting that differs between the jobs: the columns `harness plan`
+    adds for a sweep. The scoring protocol is one of them when it
+    varies."""
+    columns = _settings_columns(specs)
+    protocols = [protocol_name(s.eval) for s in specs]
+    if len(set(protocols)) > 1:
+        columns["protocol"] = protocols
+    return columns
+
+
+def _settings_columns(specs: list[JobSpec]) -> dict[str, list[str]]:
+    changed, keys = _varying(specs)
+    return {k: [str(c[k]) if k in c else _value(s, k) for c, s in zip(changed, specs, strict=True)] for k in keys}
+
+
+def _value(spec: JobSpec, key: str) -> str:
+    part = next(p for p in (spec.model, spec.train, spec.data) if hasattr(p, key))
+    return str(getattr(part, key))
+
+
+def _varying(specs: list[JobSpec]) -> tuple[list[dict], list[str]]:
     changed = [departures(s) for s in specs]
     keys = {k for c in changed for k in c}
-    varying = sorted(k for k in keys if len({repr(c.get(k)) for c in changed}) > 1)
-    return [", ".join(f"{k}={c[k]}" for k in varying if k in c) or "default" for c in changed]
+    return changed, sorted(k for k in keys if len({repr(c.get(k)) for c in changed}) > 1)
 
 
 def config_id(spec: JobSpec) -> str:

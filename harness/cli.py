@@ -17,11 +17,29 @@ from harness.launch.signals import by_ctrl_c
 app = typer.Typer(
     help="Benchmark GAN image generators: expand a suite, train and score its jobs, report the results.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish and PowerShell
     pretty_exceptions_enable=False,
 )
 out = Console() if sys.stdout.isatty() else Console(width=160)  # pipes and logs keep whole job ids
 err = Console(stderr=True, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from harness import __version__
+
+        typer.echo(f"harness {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Benchmark GAN image generators: expand a suite, train and score its jobs, report the results."""
+
 
 SuiteArg = Annotated[Path, typer.Argument(help="Suite YAML file, e.g. suites/smoke.yaml.")]
 OnlyOpt = Annotated[str | None, typer.Option("--only", help="Glob over job ids, e.g. 'dcgan*cats*32*'.")]
@@ -32,34 +50,66 @@ DataRootOpt = Annotated[
 ]
 
 
-def _jobs(suite_path: Path, only: str | None):
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Change the suite before it is checked: a dotted key into it and a YAML value, e.g. defaults.lr_g=1e-4, "
+        "'matrix.seed=[0,1,2]', eval.protocol=fid10k-test (repeat for several).",
+    ),
+]
+
+
+def _resolved(suite, results: Path):
+    """With --set: the suite as run, written once under its results folder; the jobs' processes load that file."""
+    import dataclasses
+
+    from harness.store import write_resolved
+
+    if not suite.sets:
+        return suite
+    path = write_resolved(results, suite.name, suite.resolved)
+    err.print(f"suite as run: {path}", highlight=False, markup=False)
+    return dataclasses.replace(suite, path=path.resolve())
+
+
+def _jobs(suite_path: Path, only: str | None, sets: list[str] | None = None):
     from harness.suite import load_suite, select
 
-    suite = load_suite(suite_path)
+    suite = load_suite(suite_path, sets or ())
     return suite, select(suite.jobs, only)
 
 
 PLAN_COLUMNS = ("job id", "arch", "dataset", "classes", "res", "epochs", "seed", "batch", "n_samples", "state")
 TABLE_ROWS = 500  # a longer plan prints as plain aligned lines: rich lays out 10^4 table rows in 20 s
+VARIANT_JOBS = 20_000  # the sweep columns of a plan this long or shorter (a plan of 10^5 jobs stays quick)
 
 
 @app.command()
-def plan(suite_path: SuiteArg, only: OnlyOpt = None, results: ResultsOpt = Path("results")) -> None:
-    """Show the job matrix a suite expands to, with each job's state in the results folder."""
+def plan(
+    suite_path: SuiteArg, only: OnlyOpt = None, results: ResultsOpt = Path("results"), sets: SetOpt = None
+) -> None:
+    """Show the job matrix a suite expands to, with each job's state in the results folder and a column for each
+    setting its jobs differ in (a sweep's axes)."""
+    from harness.aggregate import varying
     from harness.store import PENDING, job_dir, run_folders, state_of
 
-    suite, jobs = _jobs(suite_path, only)
+    suite, jobs = _jobs(suite_path, only, sets)
     folders = run_folders(results, suite.name)  # a job without a folder is pending: nothing to read
+    swept = varying(jobs) if len(jobs) <= VARIANT_JOBS else {}
     rows = []
-    for j in jobs:
+    for i, j in enumerate(jobs):
         state = state_of(job_dir(results, suite.name, j.job_id)) if j.job_id in folders else PENDING
         cells = (j.data.resolution, j.train.epochs, j.train.seed, j.train.batch_size, j.eval.n_samples)
-        rows.append((j.job_id, j.model.arch, j.data.label, "+".join(j.data.classes) or "all", *map(str, cells), state))
+        row = (j.job_id, j.model.arch, j.data.label, "+".join(j.data.classes) or "all", *map(str, cells))
+        rows.append((*row, *(values[i] for values in swept.values()), state))
     title = f"{suite.name}: {len(jobs)} jobs"
+    columns = (*PLAN_COLUMNS[:-1], *swept, PLAN_COLUMNS[-1])
     if len(rows) > TABLE_ROWS:
-        typer.echo("\n".join([title, *_aligned([PLAN_COLUMNS, *rows])]))
+        typer.echo("\n".join([title, *_aligned([columns, *rows])]))
         return
-    table = Table(*PLAN_COLUMNS, title=title, title_justify="left")
+    table = Table(*columns, title=title, title_justify="left")
     for row in rows:
         table.add_row(*row)
     out.print(table)
@@ -119,12 +169,14 @@ def run(
         ),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would run, train nothing.")] = False,
+    sets: SetOpt = None,
 ) -> None:
-    """Train and score every job of a suite that is not done yet (interrupted jobs resume)."""
+    """Train and score every job of a suite that is not done yet (interrupted jobs resume). With --set, the suite
+    as run is kept as RESULTS/<suite>/suite.resolved.<hash>.yaml, and the job processes read that file."""
     from harness.launch.local import run_suite
     from harness.store import DAMAGED, FINISHED, job_dir, run_folders, state_of
 
-    suite, jobs = _jobs(suite_path, only)
+    suite, jobs = _jobs(suite_path, only, sets)
     if dry_run:
         folders = run_folders(results, suite.name)
         states = {j.job_id: state_of(job_dir(results, suite.name, j.job_id)) for j in jobs if j.job_id in folders}
@@ -138,6 +190,7 @@ def run(
         raise ConfigError("--jobs-per-gpu must be ≥ 1")
     if seed_batch and jobs_per_gpu > 1:
         raise ConfigError("--seed-batch trains in this process; it does not combine with --jobs-per-gpu")
+    suite = _resolved(suite, results)
     outcome = run_suite(suite, jobs, _where(results, data_root, device, threads), jobs_per_gpu, seed_batch)
     out.print(
         f"{suite.name}: {len(outcome.done)} done, {len(outcome.skipped)} skipped (already finished), "
@@ -214,6 +267,7 @@ def submit(
     ] = 120,
     template: Annotated[Path | None, typer.Option(help="sbatch template [default: slurm/array.sbatch].")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the script(s), submit nothing.")] = False,
+    sets: SetOpt = None,
 ) -> None:
     """Submit the suite's pending jobs as SLURM job arrays: one task per job (or per K packed jobs). Jobs that are
     done, or already queued by an earlier submit, are left out. Resources: these options, else the suite's `slurm:`."""
@@ -223,7 +277,8 @@ def submit(
     from harness.paths import data_root as resolve_data_root
 
     check_device(device, here=False)  # the jobs run on the cluster's nodes, not on this login node
-    suite, jobs = _jobs(suite_path, only)
+    suite, jobs = _jobs(suite_path, only, sets)
+    suite = suite if dry_run else _resolved(suite, results)  # the array tasks read the suite as resolved
     where = Where(results.resolve(), resolve_data_root(data_root).resolve(), device)
     options = slurm.options(
         suite.slurm, partition=partition, time=time_limit, gpus_per_task=gpus_per_task, cpus_per_task=cpus_per_task,
@@ -335,7 +390,7 @@ def _filters(where: list[str], option: str = "--where") -> dict[str, list[str]]:
 
 
 @app.command()
-def status(suite_path: SuiteArg, results: ResultsOpt = Path("results")) -> None:
+def status(suite_path: SuiteArg, results: ResultsOpt = Path("results"), sets: SetOpt = None) -> None:
     """Counts of pending / running / stale / interrupted / done / failed jobs, the jobs not done, and the state of
     the suite's SLURM arrays."""
     from harness.launch.processes import Where
@@ -343,7 +398,7 @@ def status(suite_path: SuiteArg, results: ResultsOpt = Path("results")) -> None:
     from harness.status import ORDER, suite_status
     from harness.suite import load_suite
 
-    suite = load_suite(suite_path)
+    suite = load_suite(suite_path, sets or ())
     counts, states = suite_status(suite, results)
     out.print(f"{suite.name}: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ORDER), highlight=False)
     lines = [f"  {s.state:11} {s.job_id}  {s.detail}" for s in states if s.state != "done"]

@@ -33,6 +33,7 @@ def page(
     damaged=None,
     health=None,
     detect: float | None = None,
+    sources: list | None = None,
 ) -> str:
     """The whole document as text (a pure function of the frames and files it is given)."""
     body = [f"<h1>Results: {html.escape(root.name)}</h1>"]
@@ -56,6 +57,10 @@ def page(
     body += ["<h2>Samples</h2>", gallery(root, out, jobs)]
     if damaged is not None and not damaged.empty:
         body += ["<h2>Damaged runs (not in any table above)</h2>", damaged_list(damaged)]
+    if sources:
+        said = [(p, h, "no longer loads" if n < 0 else f"{n} of the jobs here") for p, h, n in sources]
+        items = "".join(f"<li><code>{html.escape(p)}</code>: {html.escape(h)}; {c}</li>" for p, h, c in said)
+        body += ["<h2>Suites as run with --set</h2>", f"<ul>{items}</ul>"]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>harness report: {html.escape(root.name)}</title><style>{STYLE}</style></head>"

@@ -64,6 +64,7 @@ def markdown(
     damaged=None,
     health: pd.DataFrame | None = None,
     detect: float | None = None,
+    sources: list | None = None,
 ) -> str:
     """The summary: the headline table per protocol, the health flags, the comparisons within each group (with the
     seeds they need; `detect`: the difference to size them for), mean [CI] by config and protocol, one row per job,
@@ -89,6 +90,7 @@ def markdown(
         if not rows.empty:
             lines += [f"## {title}", ""] + [f"- `{r.job_id}`: {r.error}" for r in rows.itertuples()] + [""]
     lines += damaged_section(damaged)
+    lines += sources_lines(sources or [])
     return "\n".join(lines)
 
 
@@ -129,6 +131,35 @@ def write_report(root: Path, out: Path | None = None, detect: float | None = Non
         return _write(root, out, runs, damaged, detect), damaged
 
 
+def resolved_suites(root: Path, runs: list) -> list[tuple[str, str, int]]:
+    """The suites run here with --set (store.write_resolved): (path relative to root, the overrides, how many of the
+    jobs reported here it defines). A file that no longer loads is listed with -1 jobs."""
+    from harness.errors import ConfigError
+    from harness.store import RESOLVED_GLOB
+    from harness.suite import load_suite
+
+    here = {r.run.path.name for r in runs}
+    out = []
+    for path in sorted([*root.glob(RESOLVED_GLOB), *root.glob(f"*/{RESOLVED_GLOB}")]):
+        header = path.read_text(encoding="utf-8", errors="replace").partition("\n")[0].lstrip("# ")
+        try:
+            count = len(here & {j.job_id for j in load_suite(path).jobs})
+        except ConfigError:
+            count = -1
+        out.append((path.relative_to(root).as_posix(), header.removesuffix(" (written by harness)"), count))
+    return out
+
+
+def sources_lines(sources: list[tuple[str, str, int]]) -> list[str]:
+    if not sources:
+        return []
+    lines = ["## Suites as run with --set", ""]
+    for path, header, count in sources:
+        jobs = "no longer loads" if count < 0 else f"{count} of the jobs here"
+        lines.append(f"- `{path}`: {header}; {jobs}")
+    return [*lines, ""]
+
+
 def configs_csv(headlines: dict[str, pd.DataFrame]) -> bytes:
     """Every configuration's statistics and standing, one row per (protocol, configuration); the seeds' scores
     joined by ';'."""
@@ -143,6 +174,7 @@ def configs_csv(headlines: dict[str, pd.DataFrame]) -> bytes:
 
 def _write(root: Path, out: Path, runs: list, damaged: list, detect: float | None = None) -> list[Path]:
     jobs, broken, health = jobs_frame(runs), damaged_frame(damaged), flags_frame(runs)
+    sources = resolved_suites(root, runs)
     names = ("summary.csv", "configs.csv", "scores.csv", "damaged.csv", "summary.md", "headline.tex")
     paths = {k: out / k for k in names}
     scores = scores_frame(runs)
@@ -153,7 +185,7 @@ def _write(root: Path, out: Path, runs: list, damaged: list, detect: float | Non
         atomic.write_bytes(paths["configs.csv"], configs_csv(headlines))
     if not broken.empty or paths["damaged.csv"].exists():  # rewritten once the damage is mended: never stale
         atomic.write_bytes(paths["damaged.csv"], broken.to_csv(index=False).encode())
-    atomic.write_bytes(paths["summary.md"], markdown(jobs, scores, headlines, broken, health, detect).encode())
+    atomic.write_bytes(paths["summary.md"], markdown(jobs, scores, headlines, broken, health, detect, sources).encode())
     if headlines:
         tex = "\n".join(tables.latex(t, protocol) for protocol, t in headlines.items())
         atomic.write_bytes(paths["headline.tex"], tex.encode())
@@ -170,5 +202,5 @@ def _write(root: Path, out: Path, runs: list, damaged: list, detect: float | Non
     montage = plots.samples_montage(jobs, root, out / "samples")
     written += montage
     page = out / "report.html"
-    atomic.write_bytes(page, html.page(root, out, jobs, headlines, written, broken, health, detect).encode())
+    atomic.write_bytes(page, html.page(root, out, jobs, headlines, written, broken, health, detect, sources).encode())
     return [*written, page]

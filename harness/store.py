@@ -6,6 +6,7 @@ at a time holds a job (RunDir.claim)."""
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -231,6 +232,20 @@ def check_writable(folder: Path) -> None:
         tempfile.TemporaryFile(dir=existing).close()
     except OSError as e:
         raise DiskError(f"cannot write results to {folder}: {e.strerror}; pass a writable --results") from None
+
+
+RESOLVED_GLOB = "suite.resolved.*.yaml"
+
+
+def write_resolved(results: Path, suite: str, text: str) -> Path:
+    """RESULTS/<suite>/suite.resolved.<hash>.yaml: a suite run with --set, as run. Named by its content, so runs
+    with other overrides keep theirs beside it and the same overrides twice write one file."""
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    path = Path(results) / suite / RESOLVED_GLOB.replace("*", digest)
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_bytes(path, text.encode())
+    return path
 
 
 def state_of(run: RunDir) -> str:

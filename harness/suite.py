@@ -1,5 +1,6 @@
 """Suite YAML -> validated Suite -> the job matrix as frozen JobSpecs. Every error names its key path."""
 
+import copy
 import dataclasses
 import fnmatch
 import itertools
@@ -45,6 +46,8 @@ SETTING_GROUPS = {
 }
 SETTINGS = {k: t for group in SETTING_GROUPS.values() for k, t in group.items()}
 EVAL_FIELDS = _fields(EvalSpec)
+# Any setting is also a matrix axis (eval settings dotted, e.g. eval.protocol): a sweep without include entries.
+SWEEPABLE = (*SETTINGS, *(f"eval.{k}" for k in (*EVAL_FIELDS, "protocol")))
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class Suite:
     path: Path | None = None  # the YAML file, which launchers hand to the processes they start
     trackers: tuple[str, ...] = ()  # Accelerate trackers each job also logs to: a view of the records, not in job ids
     slurm: dict[str, Any] = dataclasses.field(default_factory=dict)  # its array tasks' resources (`harness submit`)
+    sets: tuple[str, ...] = ()  # the --set overrides it was loaded with
+    resolved: str = ""  # with sets: the suite as run, overrides applied, as YAML (store.write_resolved keeps it)
 
 
 def _check_keys(mapping: Any, valid: typing.Iterable[str], where: str) -> dict:
@@ -177,12 +182,16 @@ class Expander:
                 raise ConfigError(f"overrides.dataset.{name}: unknown dataset {name!r}; valid: {valid}")
         self.checked: dict[tuple, tuple[JobSpec, dict[str, Any]]] = {}  # (arch, dataset, resolution) -> a job of it
 
-    def job(self, combo: dict[str, Any], extra: dict[str, Any], where: str) -> JobSpec:
-        """Jobs of one arch, dataset and resolution without settings of their own differ only in epochs and seed:
-        their settings are merged and checked once, and they share their model, data and eval specs."""
-        key = (combo["arch"], combo["dataset"], combo["resolution"])
+    def job(
+        self, combo: dict[str, Any], extra: dict[str, Any], where: str, swept: dict[str, Any] | None = None
+    ) -> JobSpec:
+        """Jobs of one arch, dataset, resolution and swept settings without settings of their own differ only in
+        epochs and seed: their settings are merged and checked once, and they share their model, data and eval
+        specs. `swept`: the settings of the matrix's setting axes for this job (one block, merged)."""
+        swept = swept or {}
+        key = (combo["arch"], combo["dataset"], combo["resolution"], repr(sorted(swept.items())))
         if extra or key not in self.checked:
-            job = self._build(combo, extra, where)
+            job = self._build(combo, extra, where, swept)
             if not extra:
                 train = {k: getattr(job.train, k) for k in SETTING_GROUPS["train"]}
                 self.checked[key] = (job, train)
@@ -194,7 +203,7 @@ class Expander:
         _check_run(job.train, where)
         return job
 
-    def _build(self, combo: dict[str, Any], extra: dict[str, Any], where: str) -> JobSpec:
+    def _build(self, combo: dict[str, Any], extra: dict[str, Any], where: str, swept: dict[str, Any]) -> JobSpec:
         arch_name, label, res = combo["arch"], combo["dataset"], combo["resolution"]
         arch = ARCHS.get(arch_name, f"{where}.arch")
         arch.check_resolution(arch_name, res, f"{where}.resolution")
@@ -205,6 +214,7 @@ class Expander:
             _settings(arch.recipe, f"{arch_name} (its built-in defaults)"),
             self.defaults,
             {k: v for k, v in base.items() if k != "source"},
+            swept,  # the matrix's setting axes: above the suite's defaults, below its per-name overrides
             self.overrides["arch"].get(arch_name, {}),
             self.overrides["dataset"].get(label, {}),
             extra,
@@ -387,7 +397,7 @@ def expand(raw: Any, name: str) -> Suite:
     raw = _check_keys(raw, TOP_KEYS, "")
     if "matrix" not in raw:
         raise ConfigError(f"matrix: missing; a suite needs matrix: with {', '.join(MATRIX_KEYS)}")
-    matrix = _check_keys(raw["matrix"], MATRIX_KEYS, "matrix")
+    matrix = _check_keys(raw["matrix"], [*MATRIX_KEYS, *SWEEPABLE], "matrix")
     for key in ("arch", "dataset", "epochs"):
         if key not in matrix:
             raise ConfigError(f"matrix.{key}: missing")
@@ -395,13 +405,15 @@ def expand(raw: Any, name: str) -> Suite:
         k: [_matrix_value(k, v, f"matrix.{k}") for v in _as_list(matrix.get(k, MATRIX_DEFAULTS.get(k)), f"matrix.{k}")]
         for k in MATRIX_KEYS
     }
+    sweeps = {k: [_sweep_block(k, v, f"matrix.{k}") for v in _as_list(matrix[k], f"matrix.{k}")]
+              for k in matrix if k not in MATRIX_KEYS}  # fmt: skip
     expander = Expander(raw)
     excludes = [_exclude(e, f"exclude[{i}]") for i, e in enumerate(_as_list(raw.get("exclude") or [{}], "exclude"))]
-    jobs = [
-        expander.job(combo, {}, "matrix")
-        for combo in (dict(zip(MATRIX_KEYS, values, strict=True)) for values in itertools.product(*axes.values()))
-        if not any(ex and all(combo[k] in v for k, v in ex.items()) for ex in excludes)
-    ]
+    dropped = lambda combo, blocks: any(  # noqa: E731
+        ex and all(_matches(combo, blocks, k, v) for k, v in ex.items()) for ex in excludes
+    )
+    cells = [(combo, blocks) for combo, blocks in _combos(axes, sweeps) if not dropped(combo, blocks)]
+    jobs = [expander.job(combo, {}, "matrix", _merge(*blocks.values())) for combo, blocks in cells]
     for i, entry in enumerate(_as_list(raw.get("include") or [], "include", empty_ok=True)):
         jobs.append(_include(expander, entry, f"include[{i}]"))
     unique = {j.job_id: j for j in jobs}  # an include that repeats a matrix job is one job
@@ -450,9 +462,38 @@ def _refuse_unused_overrides(overrides: dict[str, dict[str, Any]], jobs: list[Jo
                 )
 
 
+def _sweep_block(key: str, value: Any, where: str) -> dict[str, Any]:
+    """One value of a setting axis as a checked settings block: `lr_schedule: cosine` or `eval: {protocol: ...}`
+    (a named protocol expands to its settings). Errors name the axis: matrix.lr_schedule, matrix.eval.protocol."""
+    head = where.rsplit(".", 2 if key.startswith("eval.") else 1)[0]
+    if key.startswith("eval."):
+        return _settings({"eval": {key.split(".", 1)[1]: value}}, head)
+    return _settings({key: value}, head)
+
+
+def _combos(axes: dict[str, list], sweeps: dict[str, list[dict]]):
+    """(core values, {axis: its block}) for every cell of the matrix: arch, dataset, resolution, epochs, then the
+    setting axes in the order written, seeds innermost (a configuration's seeds side by side); without setting axes,
+    exactly the order of a suite before they existed."""
+    core = [k for k in MATRIX_KEYS if k != "seed"]
+    for values in itertools.product(*(axes[k] for k in core), *sweeps.values(), axes["seed"]):
+        combo = dict(zip(core, values[: len(core)], strict=True)) | {"seed": values[-1]}
+        yield combo, dict(zip(sweeps, values[len(core) : -1], strict=True))
+
+
+def _matches(combo: dict[str, Any], blocks: dict[str, dict], key: str, accepted: list) -> bool:
+    return (combo[key] if key in MATRIX_KEYS else blocks.get(key)) in accepted
+
+
 def _exclude(entry: Any, where: str) -> dict[str, list]:
-    entry = _check_keys(entry, MATRIX_KEYS, where)
-    return {k: [_matrix_value(k, v, f"{where}.{k}") for v in _as_list(val, f"{where}.{k}")] for k, val in entry.items()}
+    """An exclude entry: {axis: the values it drops}, over the core axes and any setting axis."""
+    entry = _check_keys(entry, [*MATRIX_KEYS, *SWEEPABLE], where)
+    out = {}
+    for k, val in entry.items():
+        each = _as_list(val, f"{where}.{k}")
+        out[k] = [_matrix_value(k, v, f"{where}.{k}") if k in MATRIX_KEYS else _sweep_block(k, v, f"{where}.{k}")
+                  for v in each]  # fmt: skip
+    return out
 
 
 def _include(expander: Expander, entry: Any, where: str) -> JobSpec:
@@ -527,7 +568,35 @@ def _refuse_duplicate_keys(root: yaml.Node) -> None:
             stack += [n for n in node.value if not isinstance(n, yaml.ScalarNode)]
 
 
-def load_suite(path: str | Path) -> Suite:
+def apply_sets(raw: Any, sets: typing.Iterable[str]) -> Any:
+    """The suite with each KEY=VALUE applied: KEY a dotted path into it (`defaults.lr_g`, `matrix.seed`; `eval.X`
+    is `defaults.eval.X`; under `matrix` the rest is one axis name, e.g. `matrix.eval.protocol`), VALUE read as
+    YAML (safe_load). The result is checked as the file is, so a bad key or value is the same one-line error."""
+    raw = copy.deepcopy(raw) if isinstance(raw, dict) else {}
+    for item in sets:
+        key, sep, text = item.partition("=")
+        path = [part.strip() for part in key.split(".")]
+        if not sep or not all(path):
+            raise ConfigError(f"--set {item!r}: use KEY=VALUE with a dotted KEY, e.g. defaults.lr_g=1e-4")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item!r}: the value is not YAML: {_yaml_problem(e)}") from None
+        path = ["defaults", *path] if path[0] == "eval" else path
+        path = ["matrix", ".".join(path[1:])] if path[0] == "matrix" and len(path) > 2 else path
+        node = raw
+        for part in path[:-1]:
+            if node.get(part) is None:
+                node[part] = {}
+            if not isinstance(node[part], dict):
+                raise ConfigError(f"--set {item!r}: {part} is not a mapping in this suite")
+            node = node[part]
+        node[path[-1]] = value
+    return raw
+
+
+def load_suite(path: str | Path, sets: typing.Sequence[str] = ()) -> Suite:
+    """The suite in the file at `path`, with the --set overrides `sets` applied before it is checked."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -537,6 +606,8 @@ def load_suite(path: str | Path) -> Suite:
         raise ConfigError(f"{path}: not UTF-8 text; is this a suite YAML file?") from None
     try:
         raw = _parse(text)
+        if sets:
+            raw = apply_sets(raw, sets)
         suite = expand(raw, path.stem)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: malformed YAML{_yaml_position(e, text)}: {_yaml_problem(e)}") from None
@@ -546,6 +617,10 @@ def load_suite(path: str | Path) -> Suite:
         raise ConfigError(f"{path}: {e}") from None
     if not is_safe_name(suite.name):
         raise ConfigError(f"{path}: name: {suite.name!r} cannot be a folder name; use letters, digits, '.', '_', '-'")
+    if sets:
+        header = f"# {path.name} with --set {' --set '.join(sets)} (written by harness)\n"
+        resolved = header + yaml.safe_dump({**raw, "name": suite.name}, sort_keys=False, allow_unicode=True)
+        suite = dataclasses.replace(suite, sets=tuple(sets), resolved=resolved)
     return dataclasses.replace(suite, path=path.resolve())
 
 
