@@ -111,6 +111,9 @@ def comparison_frame(rows: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
         columns[name] = [cell(m, lo, hi, digits) for m, lo, hi in means]
         columns[f"Δ {name} vs best"] = [_delta(r, metric, digits) for _, r in rows.iterrows()]
         columns[f"p ({name})"] = ["–" if p is None or pd.isna(p) else f"{p:.3g}" for p in rows[f"{metric}_p"]]
+    if not metrics:  # every seed flagged or unscored: nothing to compare
+        columns["verdict"] = ["no unflagged seeds"] * len(rows)
+        return pd.DataFrame(columns)
     columns["verdict"] = [compare.verdict(r, metrics[0], f) for (_, r), f in zip(rows.iterrows(), flags_, strict=True)]
     return pd.DataFrame(columns)
 
