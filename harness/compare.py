@@ -103,13 +103,14 @@ def rank(table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     """Adds per metric m, within each group: m_rank (1 for the best and all tied with it; None untested), m_tied,
     m_delta / m_delta_lo / m_delta_hi (vs the best, Welch 95% CI) and m_p (Holm-adjusted)."""
     table = table.copy()
+    allowed = eligible(table)
     for m in metrics:
         lower = METRICS[m][2]
         columns = {c: [None] * len(table) for c in ("rank", "tied", "delta", "delta_lo", "delta_hi", "p", "best")}
         for index in groups(table):
             positions = [table.index.get_loc(i) for i in index]
             values = [table[f"{m}_values"].iloc[p] for p in positions]
-            ok = [bool(eligible(table).iloc[p]) for p in positions]
+            ok = [bool(allowed.iloc[p]) for p in positions]
             for p, s in zip(positions, stats.standings(values, lower, ok), strict=True):
                 if s is None:
                     continue
