@@ -145,7 +145,7 @@ def make_lanes(device: torch.device, resolution: int, batch: int, n_batches: int
     """lanes.LaneStep over k seeds on resident uint8 data (one copy, k data orders); returns run(steps)."""
     import dataclasses
 
-    from harness import batching, graphs, lanes
+    from harness import batching, distributed, graphs, lanes
     from harness.trainer import build
 
     specs = [
@@ -162,7 +162,7 @@ def make_lanes(device: torch.device, resolution: int, batch: int, n_batches: int
         states.append(build(spec, 1))
         states[-1].G.to(device), states[-1].D.to(device)
         graphs.settle_optimizers(states[-1], device)
-    gens = [lanes.lane_generator(spec.train.seed, device) for spec in specs]
+    gens = [distributed.lane_generator(spec.train.seed, device) for spec in specs]
     step = lanes.LaneStep.of(specs, states, gens, 1)
     samplers = [batching.EpochShuffle(len(data), spec.train.seed) for spec in specs]
     epoch = [0]

@@ -48,7 +48,7 @@ def test_seed_batched_step(benchmark):
     dcgan row above."""
     import dataclasses
 
-    from harness import lanes
+    from harness import distributed, lanes
     from harness.trainer import build
 
     jobs = [
@@ -59,7 +59,7 @@ def test_seed_batched_step(benchmark):
     for job in jobs:
         torch.manual_seed(job.train.seed)
         states.append(build(job, 1))
-    gens = [lanes.lane_generator(job.train.seed, torch.device("cpu")) for job in jobs]
+    gens = [distributed.lane_generator(job.train.seed, torch.device("cpu")) for job in jobs]
     step = lanes.LaneStep.of(jobs, states, gens, 1)
     data = load_dataset(jobs[0].data, Path("."))
     images, labels = (

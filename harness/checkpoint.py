@@ -79,6 +79,23 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def generator_state(gen: torch.Generator) -> dict:
+    """A seed lane's own generator in rng_state's format, so a separate job can resume the lane's stream."""
+    if gen.device.type == "cuda":
+        states = torch.cuda.get_rng_state_all()
+        states[gen.device.index or 0] = gen.get_state()
+        return {"torch": torch.get_rng_state(), "cuda": states}
+    return {"torch": gen.get_state()}
+
+
+def set_generator_state(gen: torch.Generator, state: dict) -> None:
+    """As set_rng_state, into a lane's generator: a CPU checkpoint resumed on a GPU keeps the seeded stream."""
+    if gen.device.type != "cuda":
+        gen.set_state(state["torch"])
+    elif "cuda" in state:
+        gen.set_state(state["cuda"][gen.device.index or 0])
+
+
 @dataclass
 class Position:
     """Where training stands: `epoch` epochs finished, then `batch` batches of the next one (a stop mid-epoch),

@@ -46,6 +46,11 @@ def rank_seed(seed: int, rank: int) -> int:
     return seed if rank == 0 else seed * 1_000_003 + rank
 
 
+def lane_generator(seed: int, device: torch.device) -> torch.Generator:
+    """A seed lane's noise: the stream a separate one-process job of this seed draws from torch's global generator."""
+    return torch.Generator(device).manual_seed(rank_seed(seed, 0))
+
+
 def part(n: int, rank: int, world: int) -> range:
     """This rank's contiguous share of n items, in rank order (sizes differ by at most one)."""
     return range(n * rank // world, n * (rank + 1) // world)

@@ -5,34 +5,29 @@ vmaps the nets and the objective over it, so every kernel runs once for all K la
 which is what a GPU starved by small kernels needs. Lanes share nothing but the kernels. Each keeps its own seed
 (initial nets, data order, noise: its own generator, drawn in the order a separate job draws), its own optimiser
 state (Adam and RMSprop are elementwise, so one optimiser over stacked tensors is K optimisers) and its own run
-directory. At each epoch's end the stacked tensors are copied back into every lane's TrainState, and the trainer's
-per-epoch code (records, sample grids, scores, checkpoint) runs on it as it would for a separate job; a lane's
-checkpoint resumes as a separate job and the other way round. Results match separate jobs to float rounding (vmap
+directory. They train in the one loop (trainer.loop) a separate job trains in; this module adds only what batching
+needs: the stacked states, the vmapped step, and the copy back into every lane's TrainState at each epoch's end, where
+the loop's per-epoch code (records, sample grids, scores, checkpoint) runs on each lane as for a separate job; a
+lane's checkpoint resumes as a separate job and the other way round. Results match separate jobs to float rounding (vmap
 runs convolutions grouped), not bit for bit."""
 
 import copy
 import dataclasses
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from accelerate import Accelerator
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from torch.optim.swa_utils import AveragedModel
 
-from harness import batching, checkpoint, faults, graphs, precision, recipes, samples
+from harness import batching, precision, recipes
 from harness.augment import AUGMENTS
-from harness.batching import EpochShuffle
 from harness.checkpoint import TrainState
-from harness.data import ImageSet
-from harness.distributed import StopRequest, rank_seed
 from harness.objectives import OBJECTIVES
 from harness.specs import JobSpec
 from harness.step import stack
-from harness.store import RunDir
-from harness.trainer import Diverged, Interrupted, NoProgress, Tally, build, divergence, end_epoch, epoch_record
+from harness.trainer import Lane, loop, open_lane
 
 # Objectives whose losses are plain functions of D's outputs. WGAN-GP's penalty differentiates D with respect to its
 # input inside the loss (torch.autograd.grad), which vmap cannot batch.
@@ -180,28 +175,6 @@ def _lane_slice(name: str, value, k: int):
     return value.clone() if name == "step" else value[k].clone()
 
 
-def lane_generator(seed: int, device: torch.device) -> torch.Generator:
-    """A lane's noise: the stream a separate one-process job of this seed draws from torch's global generator."""
-    return torch.Generator(device).manual_seed(rank_seed(seed, 0))
-
-
-def rng_state(gen: torch.Generator) -> dict:
-    """A lane's generator in the checkpoint's format (checkpoint.rng_state), so a separate job can resume it."""
-    if gen.device.type == "cuda":
-        states = torch.cuda.get_rng_state_all()
-        states[gen.device.index or 0] = gen.get_state()
-        return {"torch": torch.get_rng_state(), "cuda": states}
-    return {"torch": gen.get_state()}
-
-
-def set_rng_state(gen: torch.Generator, state: dict) -> None:
-    """As checkpoint.set_rng_state for a separate job: a CPU checkpoint resumed on a GPU keeps the seeded stream."""
-    if gen.device.type != "cuda":
-        gen.set_state(state["torch"])
-    elif "cuda" in state:
-        gen.set_state(state["cuda"][gen.device.index or 0])
-
-
 @dataclass
 class LaneStep:
     """One training step of K lanes: one D step on each lane's batch, then (when update_g) one G step."""
@@ -216,6 +189,12 @@ class LaneStep:
     num_classes: int
     precision: str = precision.DEFAULT
     ema: StackedEMA | None = None
+    mode = "eager"  # lanes are not captured in a CUDA graph (yet)
+
+    def batches(self, lanes: list[Lane]):
+        """Each lane's next batch from its own data order, stacked: images [K, B, C, H, W], labels [K, B]."""
+        for parts in zip(*(lane.loader for lane in lanes), strict=True):
+            yield tuple(torch.stack(p) for p in zip(*parts, strict=True))
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, update_g: bool) -> list[dict[str, float]]:
         """images [K, B, C, H, W] uint8, labels [K, B]; each lane's losses and D outputs."""
@@ -284,48 +263,15 @@ def _step(opt: torch.optim.Optimizer, losses: torch.Tensor) -> torch.Tensor:
     return losses.detach()
 
 
-@dataclass
-class Lane:
-    job: JobSpec
-    run: RunDir
-    s: TrainState
-    sampler: EpochShuffle
-    loader: Any
-    at: checkpoint.Position
-    gen: torch.Generator
-    fixed: tuple  # the noise (and labels) of its per-epoch sample grid
-    scorer: Any = None
-    outcome: Exception | None = None  # Diverged or Interrupted once it has ended so
-
-
-def open_lane(job: JobSpec, run: RunDir, data: ImageSet, accelerator: Accelerator, scorer) -> Lane:
-    """A lane as a separate job would start: nets from its seed, its data order, its checkpoint when it has one."""
-    device, t = accelerator.device, job.train
-    torch.manual_seed(t.seed)  # the initial nets a separate job of this seed builds
-    s = build(job, len(data.class_names))
-    s.G.to(device), s.D.to(device)
-    if s.ema is not None:
-        s.ema.to(device)
-    sampler = EpochShuffle(len(data), t.seed, job.data.oversample)
-    loader = batching.ResidentBatches(data, sampler, t.batch_size, accelerator)
-    at = checkpoint.load(run, job.job_id, s, accelerator.unwrap_model)
-    graphs.settle_optimizers(s, device)
-    gen = lane_generator(t.seed, device)
-    if at.rng:
-        set_rng_state(gen, at.rng[0])
-    fixed = samples.fixed_inputs(job.model.z_dim, len(data.class_names), t.seed, device)
-    return Lane(job, run, s, sampler, loader, at, gen, fixed, scorer)
-
-
 def train_lanes(jobs, runs, accelerator, data, scorers, progress=None, stop=None, diverged=None) -> list[Lane]:
-    """Train K lanes to their last epoch, resuming from their checkpoints; returns the lanes, each with its outcome
-    (None: trained to the end). `diverged(lane)` is called as a lane diverges, so its result is recorded at once.
-    Raises Unbatchable when they cannot train together."""
-    progress, stop = progress or NoProgress(), stop or StopRequest()
+    """Train K lanes to their last epoch with the one loop (trainer.loop), resuming from their checkpoints; returns
+    the lanes, each with its outcome (None: trained to the end). `diverged(lane)` is called as a lane diverges, so its
+    result is recorded at once. Raises Unbatchable when they cannot train together."""
     with precision.flags(jobs[0].train.precision):
         lanes = open_lanes(jobs, runs, accelerator, data, scorers)
-        num_classes = len(data.class_names)
-        return _train_lanes(lanes, num_classes, accelerator, progress, stop, diverged or (lambda lane: None))
+        gens = [lane.gen for lane in lanes]
+        train_step = LaneStep.of(jobs, [lane.s for lane in lanes], gens, len(data.class_names))
+        return loop(lanes, train_step, accelerator, progress, stop, diverged)
 
 
 def open_lanes(jobs, runs, accelerator, data, scorers) -> list[Lane]:
@@ -336,71 +282,8 @@ def open_lanes(jobs, runs, accelerator, data, scorers) -> list[Lane]:
     if not batching.fits(data, device):
         raise Unbatchable(f"the dataset does not fit on {device}")
     data = dataclasses.replace(data, images=data.images.to(device), labels=data.labels.to(device))
-    lanes = [open_lane(j, r, data, accelerator, sc) for j, r, sc in zip(jobs, runs, scorers, strict=True)]
+    opened = zip(jobs, runs, scorers, strict=True)
+    lanes = [open_lane(job, run, data, accelerator, scorer, own_rng=True) for job, run, scorer in opened]
     if len({(lane.at.epoch, lane.at.step, lane.at.batch) for lane in lanes}) > 1:
         raise Unbatchable("their checkpoints stand at different points")
-    for lane in lanes:
-        lane.run.keep_metrics_through(lane.at.epoch)
     return lanes
-
-
-def _live(lanes: list[Lane]) -> list[Lane]:
-    return [lane for lane in lanes if lane.outcome is None]
-
-
-def _train_lanes(lanes: list[Lane], num_classes: int, accelerator, progress, stop, diverged) -> list[Lane]:
-    at, t = lanes[0].at, lanes[0].job.train
-    states = [lane.s for lane in lanes]
-    train_step = LaneStep.of([lane.job for lane in lanes], states, [lane.gen for lane in lanes], num_classes)
-    per_epoch, step = lanes[0].sampler.length // t.batch_size, at.step
-
-    for epoch in range(at.epoch + 1, t.epochs + 1):
-        resumed = [lane.at.partial if epoch == at.epoch + 1 else {} for lane in lanes]
-        batch = at.batch if resumed[0] else 0
-        for lane in lanes:
-            lane.loader.set_epoch(epoch)
-            lane.sampler.skip_in(epoch, batch * t.batch_size)
-        tallies, t0 = [Tally.resumed(r) for r in resumed], time.perf_counter() - resumed[0].get("seconds", 0.0)
-        progress.epoch_started(epoch, len(lanes[0].loader))
-        for batches in zip(*(lane.loader for lane in lanes), strict=True):
-            update_g = (step + 1) % t.n_critic == 0  # n_critic D steps per G step, counted across epochs
-            images, labels = (torch.stack(parts) for parts in zip(*batches, strict=True))
-            stats = train_step(images, labels, update_g)
-            for lane, lane_stats in zip(lanes, stats, strict=True):
-                if lane.outcome is None and (reason := divergence(lane_stats)):
-                    lane.outcome = Diverged(epoch, step + 1, reason)
-                    diverged(lane)  # it computes on (its NaNs stay in its slices), unread
-            faults.point("step")
-            for tally, lane_stats in zip(tallies, stats, strict=True):
-                tally.add(lane_stats)
-            step, batch = step + 1, batch + 1
-            progress.step()
-            if not _live(lanes) or stop.due(accelerator, step):
-                break
-        live = [(lane, tally) for lane, tally in zip(lanes, tallies, strict=True) if lane.outcome is None]
-        if not live:
-            return lanes
-        train_step.copy_back(states)
-        seconds = time.perf_counter() - t0
-        if batch < per_epoch:  # stopped mid-epoch: checkpoint the lanes' progress
-            for lane, tally in live:
-                _save(lane, accelerator, checkpoint.Position(epoch - 1, step, batch, tally.partial(seconds)))
-                lane.outcome = Interrupted(epoch, batch)
-            return lanes
-        for lane, tally in live:
-            # Each lane's record times the whole step of K lanes: its images/s are its own; the group's are K times.
-            record = epoch_record(epoch, step, seconds, per_epoch * t.batch_size, tally, lane.s)
-            record["cuda_graph"] = 0  # lanes step eagerly
-            end_epoch(lane.job, lane.run, accelerator, lane.s, record, lane.scorer, lane.fixed, rng_state(lane.gen))
-        train_step.next_lr(live[0][0].s)  # a live lane's schedule: a diverged one's is no longer stepped
-        progress.epoch_ended(record)
-        if epoch < t.epochs and stop.due(accelerator, step, sync=True):
-            for lane, _ in live:
-                lane.outcome = Interrupted(epoch + 1, 0)
-            return lanes
-    return lanes
-
-
-def _save(lane: Lane, accelerator: Accelerator, at: checkpoint.Position) -> None:
-    at.rng = [rng_state(lane.gen)]
-    checkpoint.save(lane.run, lane.job.job_id, at, lane.s, accelerator.unwrap_model)

@@ -17,7 +17,7 @@ from accelerate import Accelerator
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from harness import checkpoint, lanes, runner
+from harness import checkpoint, distributed, lanes, runner, trainer
 from harness.augment import AUGMENTS
 from harness.data import load_dataset
 from harness.distributed import StopRequest
@@ -116,7 +116,7 @@ def _steps_alone_and_as_lanes(arch, accelerator, dtype, steps=3):
     images, labels = data.images[picks], data.labels[picks]  # [step, lane, batch, ...]
     update_g = [i % 2 == 0 for i in range(steps)]
 
-    gens = [lanes.lane_generator(job.train.seed, torch.device("cpu")) for job in jobs]
+    gens = [distributed.lane_generator(job.train.seed, torch.device("cpu")) for job in jobs]
     lane_step = lanes.LaneStep.of(jobs, together, gens, num_classes)
     batched = [lane_step(images[i], labels[i], update_g[i]) for i in range(steps)]
     lane_step.copy_back(together)
@@ -241,8 +241,8 @@ def test_stopped_lanes_checkpoint_and_resume_as_lanes_or_as_separate_jobs(tmp_pa
 
 def _flag_lane_1_at_step_3(monkeypatch):
     """divergence() names a reason for lane 1's stats at step 3 (it is called per live lane, lane by lane)."""
-    calls, real = itertools.count(), lanes.divergence
-    monkeypatch.setattr(lanes, "divergence", lambda stats: "flagged" if next(calls) == 5 else real(stats))
+    calls, real = itertools.count(), trainer.divergence
+    monkeypatch.setattr(trainer, "divergence", lambda stats: "flagged" if next(calls) == 5 else real(stats))
     return 3, "flagged"
 
 
@@ -288,8 +288,8 @@ def test_every_lane_diverging_ends_the_run(tmp_path, accelerator):
 def _flag(monkeypatch, *calls: int) -> None:
     """divergence() names a reason ("flagged") at these calls: it is called per live lane, lane by lane, each step
     (so with 2 lanes, calls 0 and 1 are step 1's; once a lane has diverged only the others are asked)."""
-    count, real = itertools.count(), lanes.divergence
-    monkeypatch.setattr(lanes, "divergence", lambda stats: "flagged" if next(count) in calls else real(stats))
+    count, real = itertools.count(), trainer.divergence
+    monkeypatch.setattr(trainer, "divergence", lambda stats: "flagged" if next(count) in calls else real(stats))
 
 
 class Described:
@@ -653,16 +653,16 @@ def test_spectral_norm_batches_under_vmap(make):
 
 
 def test_a_lanes_cpu_generator_state_round_trips():
-    gen = lanes.lane_generator(7, torch.device("cpu"))
+    gen = distributed.lane_generator(7, torch.device("cpu"))
     torch.randn(3, generator=gen)
-    state = lanes.rng_state(gen)
+    state = checkpoint.generator_state(gen)
     assert state.keys() == {"torch"} and torch.equal(state["torch"], gen.get_state())
     want = torch.randn(8, generator=gen)
 
-    other = lanes.lane_generator(8, torch.device("cpu"))
-    lanes.set_rng_state(other, {"torch": state["torch"]})  # a state with only a "torch" key
+    other = distributed.lane_generator(8, torch.device("cpu"))
+    checkpoint.set_generator_state(other, {"torch": state["torch"]})  # a state with only a "torch" key
     assert torch.equal(torch.randn(8, generator=other), want)
-    assert torch.equal(lanes.rng_state(other)["torch"], gen.get_state())
+    assert torch.equal(checkpoint.generator_state(other)["torch"], gen.get_state())
 
     with torch.random.fork_rng(devices=[]):  # the format a separate job resumes: its global generator goes on alike
         checkpoint.set_rng_state(state)
@@ -685,8 +685,8 @@ def test_a_cpu_checkpoint_resumed_on_a_gpu_keeps_the_lanes_seeded_stream():
     """As checkpoint.set_rng_state: a state without "cuda" leaves a CUDA generator as seeded; with "cuda", it takes
     its device's entry."""
     gen = _CudaGenerator()
-    lanes.set_rng_state(gen, {"torch": torch.get_rng_state()})
+    checkpoint.set_generator_state(gen, {"torch": torch.get_rng_state()})
     assert gen.states == []
     cuda = [torch.zeros(4, dtype=torch.uint8), torch.ones(4, dtype=torch.uint8)]
-    lanes.set_rng_state(gen, {"torch": torch.get_rng_state(), "cuda": cuda})
+    checkpoint.set_generator_state(gen, {"torch": torch.get_rng_state(), "cuda": cuda})
     assert len(gen.states) == 1 and gen.states[0] is cuda[1]
