@@ -1,5 +1,5 @@
 """Where the time of a 50k-sample FID goes on a GPU: the Inception forward pass (fp32 vs TF32) and the trace of
-sqrt(S1 S2) (torch-fidelity's general eigvals vs the two symmetric eigendecompositions of harness/distances.py).
+sqrt(S1 S2) (torch-fidelity's general eigvals vs the two symmetric eigendecompositions of harness/eval/distances.py).
 
     python bench/fid_parts.py            # needs a CUDA device; no Inception weights (torchvision's InceptionV3,
                                          # the same layers as torch-fidelity's, randomly initialised)
@@ -10,7 +10,7 @@ import time
 import torch
 import torchvision
 
-from harness.distances import trace_sqrt_product
+from harness.eval.distances import trace_sqrt_product
 
 DIM, BATCH, SAMPLES = 2048, 500, 50_000
 

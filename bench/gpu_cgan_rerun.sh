@@ -25,7 +25,7 @@ start=$(date +%s)
 python -m harness.cli run "$SUITE" --only "$ONLY" --device "$DEVICE" --seed-batch --results "$RUNS"
 echo "trained and scored in $(( $(date +%s) - start )) s"
 
-suite=$(python -c "import sys; from harness.suite import load_suite; print(load_suite(sys.argv[1]).name)" "$SUITE")
+suite=$(python -c "import sys; from harness.plan.suite import load_suite; print(load_suite(sys.argv[1]).name)" "$SUITE")
 mkdir -p "$TARGET"
 for run in "$RUNS/$suite"/$ONLY; do
   dest="$TARGET/$(basename "$run")"

@@ -6,9 +6,10 @@
 The naive loop is the pytorch/examples DCGAN loop: a CPU DataLoader of float tensors (2 workers), a host-to-device
 copy per batch, PyTorch's default precision (TF32 in cuDNN convolutions) with cudnn.benchmark, loss.item() every
 step. The harness step is step.Step with the dataset resident on the device as uint8, at each precision, eager and
-replayed as a CUDA graph (harness/graphs.py). Both train the same DCGAN (harness/models/dcgan.py) at the same batch
-size with one D and one G step per batch. Packed: K processes each running the harness step at once, total images/s.
-Seed-batched: K seeds of the job as lanes of one vmapped model in one process (harness/lanes.py), total images/s.
+replayed as a CUDA graph (harness/train/graphs.py). Both train the same DCGAN (harness/models/dcgan.py) at the same
+batch size with one D and one G step per batch. Packed: K processes each running the harness step at once, total
+images/s.
+Seed-batched: K seeds of the job as lanes of one vmapped model in one process (harness/train/lanes.py), total images/s.
 Writes a Markdown table (with device name, date, torch version) to --out and prints it.
 """
 
@@ -26,10 +27,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness import precision  # noqa: E402
+from harness.config.specs import DataSpec, JobSpec, ModelSpec, TrainSpec  # noqa: E402
+from harness.core import precision  # noqa: E402
 from harness.data import ImageSet  # noqa: E402
 from harness.models import ARCHS  # noqa: E402
-from harness.specs import DataSpec, JobSpec, ModelSpec, TrainSpec  # noqa: E402
 
 N_IMAGES = 50_000  # CIFAR-10's training set; content does not matter for throughput
 LOOPS = {False: "harness step", True: "harness step, CUDA graph"}
@@ -108,11 +109,11 @@ def make_step(device: torch.device, resolution: int, batch: int, n_batches: int,
     """step.Step (or its CUDA graph) on resident uint8 data; returns run(k), which takes k steps."""
     from accelerate import Accelerator
 
-    from harness import graphs
-    from harness.augment import AUGMENTS
-    from harness.objectives import OBJECTIVES
-    from harness.step import Step
-    from harness.trainer import prepare
+    from harness.train import graphs
+    from harness.train.augment import AUGMENTS
+    from harness.train.loop import prepare
+    from harness.train.objectives import OBJECTIVES
+    from harness.train.step import Step
 
     spec = job(resolution, batch, prec)
     accelerator = Accelerator(cpu=device.type == "cpu")
@@ -145,8 +146,8 @@ def make_lanes(device: torch.device, resolution: int, batch: int, n_batches: int
     """lanes.LaneStep over k seeds on resident uint8 data (one copy, k data orders); returns run(steps)."""
     import dataclasses
 
-    from harness import batching, distributed, graphs, lanes
-    from harness.trainer import build
+    from harness.train import batching, distributed, graphs, lanes
+    from harness.train.state import build
 
     specs = [
         dataclasses.replace(
@@ -238,8 +239,8 @@ def worker(args) -> None:
 
 def fid_seconds(device: torch.device, n: int, resolution: int) -> float | None:
     """Seconds to generate n samples and compute FID+KID against a cached reference (None without weights)."""
-    from harness import evaluate
-    from harness.specs import EvalSpec
+    from harness.config.specs import EvalSpec
+    from harness.eval import evaluate
 
     try:
         evaluate.extractor()

@@ -4,8 +4,8 @@ make it crash-safe, paid once per epoch."""
 import pytest
 import torch
 
-from harness import checkpoint
 from harness.models.dcgan import Discriminator, Generator
+from harness.train import checkpoint
 
 
 @pytest.fixture(scope="module")

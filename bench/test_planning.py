@@ -12,9 +12,10 @@ import sys
 import pytest
 import yaml
 
-from harness import atomic, cli
-from harness.store import job_dir
-from harness.suite import load_suite
+from harness import cli
+from harness.core import atomic
+from harness.plan.suite import load_suite
+from harness.store.runs import job_dir
 
 SIZES = (10**4, 10**5)
 PEAK_RSS = 2**30  # bytes: the bound of issue #16

@@ -3,10 +3,13 @@ mean ± std over seeds, and the Markdown tables."""
 
 import pytest
 
-from harness import aggregate, atomic, protocols, report
+from harness.config import protocols
+from harness.config.specs import DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec
+from harness.core import atomic
 from harness.models import ARCHS as ZOO
-from harness.specs import DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec
-from harness.store import RunDir, read_runs
+from harness.report import aggregate
+from harness.report import writer as report
+from harness.store.runs import RunDir, read_runs
 
 ARCHS, SEEDS, JOBS = ("dcgan", "wgan-gp", "sngan", "sagan"), 5, 1000
 

@@ -4,7 +4,7 @@ the default batch of 64). Both give the same features to float rounding (tests/t
 
 import torch
 
-from harness import evaluate
+from harness.eval import evaluate
 
 IMAGES = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
 

@@ -1,6 +1,6 @@
 """Suite expansion: the 96-job CIFAR matrix, parsed, validated and hashed into job ids."""
 
-from harness.suite import load_suite
+from harness.plan.suite import load_suite
 from tests.helpers import REPO
 
 

@@ -6,13 +6,13 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from harness.augment import AUGMENTS
+from harness.config.specs import DataSpec, JobSpec, ModelSpec, TrainSpec
 from harness.data import load_dataset
 from harness.models import ARCHS
-from harness.objectives import OBJECTIVES
-from harness.specs import DataSpec, JobSpec, ModelSpec, TrainSpec
-from harness.step import Step
-from harness.trainer import prepare
+from harness.train.augment import AUGMENTS
+from harness.train.loop import prepare
+from harness.train.objectives import OBJECTIVES
+from harness.train.step import Step
 
 BATCH = 32
 
@@ -44,12 +44,12 @@ LANES = 4
 
 
 def test_seed_batched_step(benchmark):
-    """One step of LANES dcgan seeds as lanes of one vmapped model (harness/lanes.py): compare with LANES x the
+    """One step of LANES dcgan seeds as lanes of one vmapped model (harness/train/lanes.py): compare with LANES x the
     dcgan row above."""
     import dataclasses
 
-    from harness import distributed, lanes
-    from harness.trainer import build
+    from harness.train import distributed, lanes
+    from harness.train.state import build
 
     jobs = [
         dataclasses.replace(job_for("dcgan"), train=TrainSpec(epochs=1, seed=k, batch_size=BATCH, objective="bce"))

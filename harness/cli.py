@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.errors import ConfigError, Damaged, HarnessError, explain_os_error
+from harness.core.errors import ConfigError, Damaged, HarnessError, explain_os_error
 from harness.launch.signals import by_ctrl_c
 
 app = typer.Typer(
@@ -65,7 +65,7 @@ def _resolved(suite, results: Path):
     """With --set: the suite as run, written once under its results folder; the jobs' processes load that file."""
     import dataclasses
 
-    from harness.store import write_resolved
+    from harness.store.runs import write_resolved
 
     if not suite.sets:
         return suite
@@ -75,7 +75,7 @@ def _resolved(suite, results: Path):
 
 
 def _jobs(suite_path: Path, only: str | None, sets: list[str] | None = None):
-    from harness.suite import load_suite, select
+    from harness.plan.suite import load_suite, select
 
     suite = load_suite(suite_path, sets or ())
     return suite, select(suite.jobs, only)
@@ -92,8 +92,8 @@ def plan(
 ) -> None:
     """Show the job matrix a suite expands to, with each job's state in the results folder and a column for each
     setting its jobs differ in (a sweep's axes)."""
-    from harness.aggregate import varying
-    from harness.store import PENDING, job_dir, run_folders, state_of
+    from harness.report.aggregate import varying
+    from harness.store.runs import PENDING, job_dir, run_folders, state_of
 
     suite, jobs = _jobs(suite_path, only, sets)
     folders = run_folders(results, suite.name)  # a job without a folder is pending: nothing to read
@@ -127,9 +127,9 @@ ThreadsOpt = Annotated[
 
 
 def _where(results: Path, data_root: Path | None, device: str, threads: int | None):
-    from harness.distributed import check_device
+    from harness.core.paths import data_root as resolve_data_root
     from harness.launch.processes import Where
-    from harness.paths import data_root as resolve_data_root
+    from harness.train.distributed import check_device
 
     check_device(device)  # here too, so a typo fails even when every job is already done
     if threads is not None and threads < 1:
@@ -139,7 +139,7 @@ def _where(results: Path, data_root: Path | None, device: str, threads: int | No
 
 def _lane_notes(pending, trackers) -> dict:
     """For --dry-run --seed-batch: each pending job's place among lanes, or why its seeds train one by one."""
-    from harness import lanes
+    from harness.train import lanes
 
     notes = {}
     for group, why in lanes.plan(pending, trackers):
@@ -164,8 +164,8 @@ def run(
         bool,
         typer.Option(
             "--seed-batch",
-            help="Train the jobs that differ only in their seed as lanes of one batched model (one process); "
-            "each keeps its own run directory and results.",
+            help="Train the jobs that differ only in their seed as lanes of one batched model (one process per "
+            "group; with --jobs-per-gpu K, K groups at once); each keeps its own run directory and results.",
         ),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would run, train nothing.")] = False,
@@ -174,7 +174,7 @@ def run(
     """Train and score every job of a suite that is not done yet (interrupted jobs resume). With --set, the suite
     as run is kept as RESULTS/<suite>/suite.resolved.<hash>.yaml, and the job processes read that file."""
     from harness.launch.local import run_suite
-    from harness.store import DAMAGED, FINISHED, job_dir, run_folders, state_of
+    from harness.store.runs import DAMAGED, FINISHED, job_dir, run_folders, state_of
 
     suite, jobs = _jobs(suite_path, only, sets)
     if dry_run:
@@ -188,8 +188,6 @@ def run(
         return
     if jobs_per_gpu < 1:
         raise ConfigError("--jobs-per-gpu must be ≥ 1")
-    if seed_batch and jobs_per_gpu > 1:
-        raise ConfigError("--seed-batch trains in this process; it does not combine with --jobs-per-gpu")
     suite = _resolved(suite, results)
     outcome = run_suite(suite, jobs, _where(results, data_root, device, threads), jobs_per_gpu, seed_batch)
     out.print(
@@ -218,19 +216,26 @@ def run(
 def run_job(
     suite_path: SuiteArg,
     index: Annotated[int | None, typer.Option("--index", help="The job's position in `harness plan` (from 0).")] = None,
-    job_id: Annotated[str | None, typer.Option("--job-id", help="The job's id.")] = None,
+    job_id: Annotated[
+        str | None,
+        typer.Option("--job-id", help="The job's id; several, comma-separated, for seeds of one config as lanes."),
+    ] = None,
     results: ResultsOpt = Path("results"),
     device: DeviceOpt = "auto",
     data_root: DataRootOpt = None,
     threads: ThreadsOpt = None,
 ) -> None:
-    """Run ONE job of a suite (what a SLURM array task runs); idempotent. Exit 0: done; 75: stopped on a signal
-    after checkpointing (run again to resume); 1: failed; 2: bad input."""
-    from harness.launch.local import run_one
-    from harness.suite import load_suite, pick
+    """Run ONE job of a suite (what a SLURM array task runs), or seeds of one configuration as lanes of one model
+    (--job-id A,B,...); idempotent. Exit 0: done; 75: stopped on a signal after checkpointing (run again to
+    resume); 1: failed; 2: bad input."""
+    from harness.launch.local import run_group, run_one
+    from harness.plan.suite import load_suite, pick
 
     suite = load_suite(suite_path)
-    raise typer.Exit(run_one(suite, pick(suite, index, job_id), _where(results, data_root, device, threads)))
+    where = _where(results, data_root, device, threads)
+    ids = job_id.split(",") if job_id is not None else [None]
+    jobs = [pick(suite, index, one) for one in ids]
+    raise typer.Exit(run_one(suite, jobs[0], where) if len(jobs) == 1 else run_group(suite, jobs, where))
 
 
 @app.command()
@@ -261,7 +266,13 @@ def submit(
     max_concurrent: Annotated[
         int | None, typer.Option("--max-concurrent", help="Array tasks running at once (--array=...%K).")
     ] = None,
-    jobs_per_gpu: Annotated[int, typer.Option("--jobs-per-gpu", help="Single-process jobs packed per task.")] = 1,
+    jobs_per_gpu: Annotated[
+        int, typer.Option("--jobs-per-gpu", help="Single-process jobs (or groups of lanes) packed per task.")
+    ] = 1,
+    seed_batch: Annotated[
+        bool,
+        typer.Option("--seed-batch", help="One task trains a configuration's pending seeds as lanes of one model."),
+    ] = False,
     signal_seconds: Annotated[
         int, typer.Option("--signal-seconds", help="USR1 this many seconds before the limit: checkpoint, requeue.")
     ] = 120,
@@ -271,10 +282,10 @@ def submit(
 ) -> None:
     """Submit the suite's pending jobs as SLURM job arrays: one task per job (or per K packed jobs). Jobs that are
     done, or already queued by an earlier submit, are left out. Resources: these options, else the suite's `slurm:`."""
-    from harness.distributed import check_device
+    from harness.core.paths import data_root as resolve_data_root
     from harness.launch import slurm
     from harness.launch.processes import Where
-    from harness.paths import data_root as resolve_data_root
+    from harness.train.distributed import check_device
 
     check_device(device, here=False)  # the jobs run on the cluster's nodes, not on this login node
     suite, jobs = _jobs(suite_path, only, sets)
@@ -285,7 +296,7 @@ def submit(
         mem=mem, account=account, max_concurrent=max_concurrent, jobs_per_gpu=jobs_per_gpu,
         signal_seconds=signal_seconds,
     )  # fmt: skip
-    arrays = slurm.arrays(suite.name, suite.path, jobs, where)
+    arrays = slurm.arrays(suite.name, suite.path, jobs, where, seed_batch, suite.trackers)
     if not arrays:
         out.print(f"{suite.name}: nothing to submit (every job is done or queued)", highlight=False)
         return
@@ -297,7 +308,9 @@ def submit(
             continue
         array_id = slurm.submit(array, options, where, script)
         out.print(
-            f"submitted array {array_id}: {len(array.job_ids)} jobs in {array.tasks(options)} tasks "
+            f"submitted array {array_id}: {len(array.job_ids)} jobs in {array.tasks(options)} tasks"
+            + (f" ({len(array.units)} units: seeds as lanes)" if array.units else "")
+            + " "
             f"→ logs in {where.results / suite.name / 'slurm'}",
             highlight=False,
         )
@@ -331,10 +344,10 @@ def report(
     """Aggregate finished jobs into summary.md (headline tables per protocol, comparisons), headline.tex, CSVs,
     plots and report.html. With --metric / --group-by / --where, also print that cut as Markdown tables; with
     --compare A B, print A against B."""
-    from harness.aggregate import jobs_frame
-    from harness.report import write_report
-    from harness.store import read_runs
-    from harness.tables import METRICS, ROWS, markdown, summarise
+    from harness.report.aggregate import jobs_frame
+    from harness.report.tables import METRICS, ROWS, markdown, summarise
+    from harness.report.writer import write_report
+    from harness.store.runs import read_runs
 
     if detect is not None and not detect > 0:
         raise ConfigError(f"--detect {detect}: give a positive difference, e.g. --detect 2")
@@ -364,8 +377,8 @@ def _selector(text: str) -> dict[str, list[str]]:
 
 
 def _print_answer(jobs, names: tuple[str, str], a: dict, b: dict, metric: list[str] | None, where: dict) -> None:
-    from harness.compare import METRICS, answer
-    from harness.tables import answer_frame
+    from harness.report.compare import METRICS, answer
+    from harness.report.tables import answer_frame
 
     found = answer(jobs, a, b, metric or list(METRICS), where)
     if not found:
@@ -395,8 +408,8 @@ def status(suite_path: SuiteArg, results: ResultsOpt = Path("results"), sets: Se
     the suite's SLURM arrays."""
     from harness.launch.processes import Where
     from harness.launch.slurm import array_summary
-    from harness.status import ORDER, suite_status
-    from harness.suite import load_suite
+    from harness.plan.status import ORDER, suite_status
+    from harness.plan.suite import load_suite
 
     suite = load_suite(suite_path, sets or ())
     counts, states = suite_status(suite, results)
@@ -417,10 +430,10 @@ def score(
     data_root: DataRootOpt = None,
 ) -> None:
     """Re-score stored generators under another protocol, without retraining; appends to each job's scores.jsonl."""
-    from harness.distributed import check_device
-    from harness.paths import data_root as resolve_data_root
-    from harness.records import SCORE_KEYS
-    from harness.scoring import rescore_all
+    from harness.core.paths import data_root as resolve_data_root
+    from harness.eval.scoring import rescore_all
+    from harness.store.records import SCORE_KEYS
+    from harness.train.distributed import check_device
 
     check_device(device, ("cpu", "cuda"))
     epoch = None if checkpoint == "latest" else _epoch(checkpoint)
@@ -451,7 +464,7 @@ app.add_typer(refs_app, name="refs")
 @refs_app.command("list")
 def refs_list() -> None:
     """The reference features cached so far, with their size."""
-    from harness.references import cached_references
+    from harness.plan.references import cached_references
 
     table = Table(title="cached references", title_justify="left")
     for col in ("key", "files", "MB", "written"):
@@ -467,10 +480,10 @@ def refs_build(
     data_root: DataRootOpt = None, device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:  # fmt: skip
     """Compute the reference features every job of a suite needs (no training)."""
-    from harness.distributed import check_device
-    from harness.paths import data_root as resolve_data_root
-    from harness.references import build_references
-    from harness.suite import load_suite
+    from harness.core.paths import data_root as resolve_data_root
+    from harness.plan.references import build_references
+    from harness.plan.suite import load_suite
+    from harness.train.distributed import check_device
 
     check_device(device, ("cpu", "cuda"))
     for key, state in build_references(load_suite(suite_path), protocol, resolve_data_root(data_root), device):
@@ -480,7 +493,7 @@ def refs_build(
 @refs_app.command("clear")
 def refs_clear(pattern: Annotated[str, typer.Argument(help="Glob over keys.")] = "*") -> None:
     """Delete cached reference features whose key matches PATTERN."""
-    from harness.references import clear_references
+    from harness.plan.references import clear_references
 
     out.print(f"removed {clear_references(pattern)} files", highlight=False)
 
@@ -488,7 +501,7 @@ def refs_clear(pattern: Annotated[str, typer.Argument(help="Glob over keys.")] =
 @refs_app.command("protocols")
 def refs_protocols() -> None:
     """The named scoring protocols a suite's `eval: {protocol: ...}` or `harness score --protocol` can use."""
-    from harness.protocols import DEFAULT, FIELDS, PRESETS
+    from harness.config.protocols import DEFAULT, FIELDS, PRESETS
 
     table = Table(title=f"protocols (default: {DEFAULT})", title_justify="left")
     for col in ("name", *FIELDS):

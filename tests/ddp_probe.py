@@ -9,12 +9,12 @@ from pathlib import Path
 import torch
 from accelerate.utils import gather_object
 
-from harness.augment import AUGMENTS
 from harness.data import load_dataset
-from harness.distributed import make_accelerator
-from harness.objectives import OBJECTIVES
-from harness.step import Step
-from harness.trainer import prepare
+from harness.train.augment import AUGMENTS
+from harness.train.distributed import make_accelerator
+from harness.train.loop import prepare
+from harness.train.objectives import OBJECTIVES
+from harness.train.step import Step
 from tests.helpers import tiny_job
 
 

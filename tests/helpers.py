@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.config.specs import DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec
 from harness.models import ARCHS
-from harness.specs import DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec
-from harness.store import DONE, FAILED, job_dir
+from harness.store.runs import DONE, FAILED, job_dir
 
 
 def tiny_job(
@@ -64,7 +64,7 @@ def tiny_suite(
 
 
 def protocol(n_samples: int) -> dict:
-    """The protocol record a training-time score carries (harness/protocols.py describe())."""
+    """The protocol record a training-time score carries (harness/config/protocols.py describe())."""
     reference = {"dataset": "synthetic", "classes": [], "split": "train", "resolution": 32, "n": 64}
     name = {64: "fid64-train"}.get(n_samples, "custom-1")
     return {"name": name, "reference": reference, "n_samples": n_samples, "extractor": "inception-v3-compat:abc"}

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from harness.augment import AUGMENTS, cutmix, cutout, diffaugment, translation
+from harness.train.augment import AUGMENTS, cutmix, cutout, diffaugment, translation
 
 
 def test_diffaugment_is_differentiable_and_random():

@@ -19,14 +19,14 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.augment import AUGMENTS
+from harness.config.protocols import PRESETS
+from harness.core.errors import ConfigError
+from harness.core.precision import PRECISIONS
 from harness.data import DATASETS
-from harness.errors import ConfigError
 from harness.models import ARCHS
-from harness.precision import PRECISIONS
-from harness.protocols import PRESETS
-from harness.recipes import OPTIMIZERS, SCHEDULES
-from harness.suite import EVAL_FIELDS, MATRIX_KEYS, SETTINGS, TOP_KEYS, Suite, load_suite
+from harness.plan.suite import EVAL_FIELDS, MATRIX_KEYS, SETTINGS, TOP_KEYS, Suite, load_suite
+from harness.train.augment import AUGMENTS
+from harness.train.recipes import OPTIMIZERS, SCHEDULES
 from tests.helpers import harness, tiny_suite, tmpfs
 
 # --- the CLI, case by case --------------------------------------------------------------------------------------------

@@ -4,11 +4,11 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from harness import batching, checkpoint
-from harness.batching import EpochShuffle
 from harness.data import load_dataset
-from harness.store import RunDir
-from harness.trainer import prepare, train
+from harness.store.runs import RunDir
+from harness.train import batching, checkpoint
+from harness.train.batching import EpochShuffle
+from harness.train.loop import prepare, train
 from tests.helpers import tiny_job
 
 

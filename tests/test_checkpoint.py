@@ -7,10 +7,11 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from harness import checkpoint
 from harness.data import load_dataset
-from harness.store import RunDir
-from harness.trainer import build, train
+from harness.store.runs import RunDir
+from harness.train import checkpoint
+from harness.train.loop import train
+from harness.train.state import build
 from tests.helpers import tiny_job
 
 

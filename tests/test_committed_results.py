@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.store import DIVERGED, FAILED, job_dir
+from harness.store.runs import DIVERGED, FAILED, job_dir
 from tests.helpers import REPO, fake_run, harness, protocol
 
 RESULTS = REPO / "results"

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from harness import compare, report, tables
-from harness.aggregate import jobs_frame
-from harness.store import read_runs
+from harness.report import compare, tables
+from harness.report import writer as report
+from harness.report.aggregate import jobs_frame
+from harness.store.runs import read_runs
 from tests.helpers import fake_run, harness
 
 HEALTHY = {"density": 0.9, "coverage": 0.6, "diversity": 0.9}

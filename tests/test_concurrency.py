@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from harness.store import JobBusy, RunDir, iter_runs
+from harness.store.runs import JobBusy, RunDir, iter_runs
 from tests.helpers import REPO, harness, tiny_suite
 
 
@@ -27,7 +27,8 @@ def test_a_claimed_job_cannot_be_claimed_again_until_released(tmp_path):
 def test_the_claim_of_a_killed_holder_is_free_and_its_temp_files_cleared(tmp_path):
     run = RunDir(tmp_path / "job")
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from harness.store import RunDir; import time\nwith RunDir({str(run.path)!r}).claim():"
+        [sys.executable, "-c", "from harness.store.runs import RunDir; import time\n"
+         f"with RunDir({str(run.path)!r}).claim():"
          "\n    print('held', flush=True); time.sleep(60)"],
         cwd=REPO, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

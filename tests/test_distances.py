@@ -6,7 +6,7 @@ import torch
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_kid import kid_features_to_metric
 
-from harness import distances
+from harness.eval import distances
 
 CPU = torch.device("cpu")
 

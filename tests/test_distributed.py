@@ -6,8 +6,8 @@ import sys
 import pytest
 import torch
 
-from harness.distributed import StopRequest, gather_parts, make_accelerator, part, rank_seed
 from harness.launch.processes import accelerate_command, free_port
+from harness.train.distributed import StopRequest, gather_parts, make_accelerator, part, rank_seed
 from tests.conftest import REPO
 
 

@@ -11,11 +11,11 @@ import torch
 import torch_fidelity
 from torchvision.utils import save_image
 
-from harness import evaluate
+from harness.config.specs import DataSpec, EvalSpec
+from harness.core.images import to_uint8
 from harness.data import load_dataset
-from harness.images import to_uint8
+from harness.eval import evaluate
 from harness.models.dcgan import Generator
-from harness.specs import DataSpec, EvalSpec
 from tests.conftest import write_pngs
 
 N = 16
@@ -131,9 +131,9 @@ def test_corrupt_weights_file_is_a_clear_error(monkeypatch, tmp_path):
 RACE = """
 import sys, torch
 from pathlib import Path
-from harness import evaluate
+from harness.eval import evaluate
 from harness.data import load_dataset
-from harness.specs import DataSpec, EvalSpec
+from harness.config.specs import DataSpec, EvalSpec
 import logging
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 reals = load_dataset(DataSpec("synthetic", "synthetic", 32, n_images=16), Path(".")).images

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import checkpoint
-from harness.store import RunDir, iter_runs
+from harness.store.runs import RunDir, iter_runs
+from harness.train import checkpoint
 from tests.helpers import REPO, harness, tiny_suite, tmpfs
 
 # Each fault kills the rerun of the run before it; 64 images / batch 16 = 4 steps per epoch, scored at epoch 3.

@@ -1,10 +1,11 @@
-"""Health flags (harness/flags.py) from a job's records, and how the tables and the report show them."""
+"""Health flags (harness/report/flags.py) from a job's records, and how the tables and the report show them."""
 
 import pytest
 
-from harness import flags, html, report, tables
-from harness.aggregate import flags_frame, jobs_frame
-from harness.store import read_runs
+from harness.report import flags, html, tables
+from harness.report import writer as report
+from harness.report.aggregate import flags_frame, jobs_frame
+from harness.store.runs import read_runs
 from tests.helpers import fake_run
 
 HEALTHY = {"density": 0.9, "coverage": 0.6, "diversity": 0.9}

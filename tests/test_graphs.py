@@ -9,14 +9,15 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 
-from harness import graphs, precision
-from harness.augment import AUGMENTS
+from harness.config.specs import DataSpec, JobSpec, ModelSpec, TrainSpec
+from harness.core import precision
 from harness.data import load_dataset
 from harness.models import ARCHS
-from harness.objectives import OBJECTIVES
-from harness.specs import DataSpec, JobSpec, ModelSpec, TrainSpec
-from harness.step import Step
-from harness.trainer import prepare
+from harness.train import graphs
+from harness.train.augment import AUGMENTS
+from harness.train.loop import prepare
+from harness.train.objectives import OBJECTIVES
+from harness.train.step import Step
 
 # cuBLAS picks its reduction order per stream unless its workspace is fixed; the graph runs on a capture stream.
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

@@ -1,9 +1,9 @@
-"""The health metrics (harness/health.py) on feature sets whose answer is known."""
+"""The health metrics (harness/eval/health.py) on feature sets whose answer is known."""
 
 import pytest
 import torch
 
-from harness import distances, health
+from harness.eval import distances, health
 
 CPU = torch.device("cpu")
 

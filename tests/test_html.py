@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from harness.report import write_report
-from harness.store import FAILED
+from harness.report.writer import write_report
+from harness.store.runs import FAILED
 from tests.conftest import write_pngs
 from tests.test_report import fake_run
 

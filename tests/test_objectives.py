@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from harness.objectives import OBJECTIVES, gradient_penalty
-from harness.specs import TrainSpec
+from harness.config.specs import TrainSpec
+from harness.train.draws import GLOBAL
+from harness.train.objectives import OBJECTIVES, autograd_input_grad, func_input_grad, gradient_penalty
 
 TRAIN = TrainSpec(epochs=1, seed=0, objective="bce")
 
@@ -31,12 +32,21 @@ class PairD(nn.Module):
         return self.head((self.f(a.flatten(1)) - self.f(b.flatten(1))).abs()).view(-1)
 
 
-def test_gradient_penalty_on_a_known_input():
+@pytest.mark.parametrize("input_grad", [autograd_input_grad, func_input_grad], ids=["autograd", "torch.func"])
+def test_gradient_penalty_on_a_known_input(input_grad):
+    """Both ways to the input gradient (a job's, and seed lanes' under vmap) give the known penalty and the same
+    gradient with respect to D's parameters."""
     w = torch.full((1, 3, 4, 4), 2.0 / (48**0.5))  # ||w||_2 = 2 -> penalty (2 - 1)^2 = 1
     real, fake = torch.randn(5, 3, 4, 4), torch.randn(5, 3, 4, 4)
-    assert gradient_penalty(LinearD(w), real, fake, None, lambda x: x).item() == pytest.approx(1.0, rel=1e-5)
+    same = lambda x, draw: x  # noqa: E731
+    D = LinearD(w)
+    penalty = gradient_penalty(D, real, fake, None, same, GLOBAL, input_grad)
+    assert penalty.item() == pytest.approx(1.0, rel=1e-5)
+    penalty.backward()  # d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w|| = w here (||w|| = 2)
+    assert torch.allclose(D.w.grad, w, rtol=1e-5)
     w_unit = w / 2
-    assert gradient_penalty(LinearD(w_unit), real, fake, None, lambda x: x).item() == pytest.approx(0.0, abs=1e-10)
+    unit = gradient_penalty(LinearD(w_unit), real, fake, None, same, GLOBAL, input_grad)
+    assert unit.item() == pytest.approx(0.0, abs=1e-10)
 
 
 @pytest.mark.parametrize("name", OBJECTIVES.names())
@@ -73,7 +83,7 @@ def test_wasserstein_clips_critic_weights_after_each_step():
 def test_augment_is_applied_to_real_and_fake():
     seen = []
 
-    def augment(x):
+    def augment(x, draw):
         seen.append(x)
         return x
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from harness import precision
+from harness.core import precision
 
 
 def _flags():

@@ -2,10 +2,10 @@ import dataclasses
 
 import pytest
 
-from harness import protocols
-from harness.errors import ConfigError
-from harness.specs import EvalSpec
-from harness.suite import expand
+from harness.config import protocols
+from harness.config.specs import EvalSpec
+from harness.core.errors import ConfigError
+from harness.plan.suite import expand
 from tests.helpers import tiny_job
 
 

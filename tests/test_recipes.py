@@ -3,8 +3,8 @@ import dataclasses
 import pytest
 import torch
 
-from harness import recipes
-from harness.specs import TrainSpec
+from harness.config.specs import TrainSpec
+from harness.train import recipes
 
 TRAIN = TrainSpec(epochs=10, seed=0, lr_g=1.0, objective="bce")
 

@@ -1,4 +1,4 @@
-"""Run records are read through one door (store.RunDir, checked by harness/records.py): a file that is not what the
+"""Run records are read through one door (RunDir, checked by harness/store/records.py): a file that is not what the
 harness wrote, or is another job's, raises Damaged naming it and the fix. Through the real CLI, one damaged job
 never stops a suite: `status`, `report`, `run` and `score` name it, leave it out of every table, and go on; doing
 what the message says mends it."""
@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 import pytest
 
-from harness.errors import Damaged
-from harness.specs import hash_id as job_id_of
-from harness.store import DONE, RunDir, job_dir, read_runs
+from harness.config.specs import hash_id as job_id_of
+from harness.core.errors import Damaged
+from harness.store.runs import DONE, RunDir, job_dir, read_runs
 from tests.helpers import fake_run, harness, tiny_job, tiny_suite
 
 
@@ -83,8 +83,8 @@ def test_the_id_is_hashed_from_the_spec_as_written(tmp_path):
 
 
 def test_a_checkpoint_of_another_job_is_refused_for_scoring(tmp_path):
-    from harness import checkpoint
-    from harness.trainer import build
+    from harness.train import checkpoint
+    from harness.train.state import build
 
     job, other = tiny_job(seed=0), tiny_job(seed=1)
     run = job_dir(tmp_path, "s", job.job_id)

@@ -3,10 +3,10 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from harness.aggregate import epochs_frame, jobs_frame
-from harness.errors import DataError
-from harness.report import by_config, write_report
-from harness.store import DONE, FAILED, job_dir, read_runs
+from harness.core.errors import DataError
+from harness.report.aggregate import epochs_frame, jobs_frame
+from harness.report.writer import by_config, write_report
+from harness.store.runs import DONE, FAILED, job_dir, read_runs
 from tests.helpers import fake_run, protocol, tiny_job
 
 
@@ -71,7 +71,7 @@ def test_report_handles_runs_without_scores(tmp_path):
 
 
 def test_rescores_are_kept_apart_from_training_scores_and_labelled_by_protocol(tmp_path):
-    from harness.aggregate import scores_frame
+    from harness.report.aggregate import scores_frame
 
     job = fake_run(tmp_path, 0, 100.0)
     run = job_dir(tmp_path, "s", job.job_id)
@@ -88,7 +88,7 @@ def test_rescores_are_kept_apart_from_training_scores_and_labelled_by_protocol(t
 
 
 def test_final_record_keeps_is_and_precision_recall_without_fid():
-    from harness.runner import summarise
+    from harness.launch.runner import summarise
 
     class Run:
         def metrics(self):
@@ -99,7 +99,7 @@ def test_final_record_keeps_is_and_precision_recall_without_fid():
 
 
 def test_runs_that_differ_in_more_than_seed_are_not_averaged():
-    from harness.aggregate import config_id
+    from harness.report.aggregate import config_id
 
     a, b = tiny_job(seed=0), tiny_job(seed=1)
     assert config_id(a) == config_id(b)

@@ -4,10 +4,10 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from harness import checkpoint
-from harness.aggregate import repeat_spread
-from harness.runner import run_job
-from harness.store import RunDir
+from harness.launch.runner import run_job
+from harness.report.aggregate import repeat_spread
+from harness.store.runs import RunDir
+from harness.train import checkpoint
 from tests.helpers import tiny_job
 
 

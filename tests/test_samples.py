@@ -1,6 +1,7 @@
 import torch
 
-from harness import evaluate, samples
+from harness.eval import evaluate
+from harness.train import samples
 
 
 def test_slerp_hits_both_ends_and_keeps_the_norm_of_equal_norm_latents():

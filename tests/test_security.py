@@ -15,14 +15,15 @@ import torch
 import yaml
 from torch import nn
 
-from harness import checkpoint, evaluate
+from harness.config.specs import is_safe_name
+from harness.core.errors import ConfigError, EvalError
 from harness.data import folder
-from harness.errors import ConfigError, EvalError
+from harness.eval import evaluate
 from harness.launch import slurm
 from harness.launch.processes import Where
-from harness.specs import is_safe_name
-from harness.store import RunDir, job_dir
-from harness.suite import load_suite, pick, select
+from harness.plan.suite import load_suite, pick, select
+from harness.store.runs import RunDir, job_dir
+from harness.train import checkpoint, state
 from tests.helpers import REPO, harness, tiny_suite
 
 # --- static: the package's source, parsed ------------------------------------------------------------------------
@@ -173,11 +174,11 @@ def _poisoned(path: Path, marker: Path, framed: bool = False, **fields) -> Path:
     return path
 
 
-def _state() -> checkpoint.TrainState:
+def _state() -> state.TrainState:
     G, D = nn.Linear(2, 2), nn.Linear(2, 2)
     opt_g, opt_d = torch.optim.SGD(G.parameters(), lr=0.1), torch.optim.SGD(D.parameters(), lr=0.1)
     sched = [torch.optim.lr_scheduler.LambdaLR(o, lambda _: 1.0) for o in (opt_g, opt_d)]
-    return checkpoint.TrainState(G, D, opt_g, opt_d, *sched)
+    return state.TrainState(G, D, opt_g, opt_d, *sched)
 
 
 def test_the_payload_is_live(tmp_path):
@@ -389,9 +390,9 @@ def test_hostile_paths_python_and_device_reach_the_job_as_single_arguments(tmp_p
 
 def test_a_planted_reference_feature_file_never_runs_and_is_recomputed(tmp_path, inception_weights):
     """torch-fidelity itself unpickles cached features; the harness reads cache hits as plain tensors first."""
-    from harness import evaluate
+    from harness.config.specs import DataSpec, EvalSpec
     from harness.data import load_dataset
-    from harness.specs import DataSpec, EvalSpec
+    from harness.eval import evaluate
 
     data = DataSpec("synthetic", "synthetic", 32, n_images=16)
     fakes, reals = (load_dataset(data, Path("."), split).images for split in ("test", "train"))
@@ -445,7 +446,7 @@ def test_a_reference_lock_linked_out_of_the_cache_is_refused_and_its_target_unto
     tmp_path, inception_weights, monkeypatch
 ):
     """Through the real CLI: `harness refs build` locks <key>.lock in the shared reference cache before computing."""
-    from harness import scoring
+    from harness.eval import scoring
 
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     suite = tiny_suite(tmp_path / "s.yaml", metrics=["fid"], n_samples=16, ref_size=16)
@@ -462,8 +463,8 @@ def test_a_reference_lock_linked_out_of_the_cache_is_refused_and_its_target_unto
 
 def test_files_written_in_place_refuse_links_and_fifos_and_replaced_files_replace_the_link(tmp_path):
     """In process, each way the harness writes: a lock, an appended record, a STOP request, an atomic replace."""
-    from harness import atomic
-    from harness.store import append_jsonl
+    from harness.core import atomic
+    from harness.store.runs import append_jsonl
 
     target = _precious(tmp_path)
     writers = [lambda p: atomic.file_lock(p).__enter__(), lambda p: append_jsonl(p, {"epoch": 1}), atomic.touch]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.specs import (
+from harness.config.specs import (
     FIRST_ARCH_VERSION,
     HEALTH_METRICS,
     DataSpec,

@@ -1,11 +1,11 @@
-"""harness/stats.py against hand computations and textbook values."""
+"""harness/report/stats.py against hand computations and textbook values."""
 
 import math
 
 import pytest
 from scipy import stats as sps
 
-from harness import stats
+from harness.report import stats
 
 
 def test_the_interval_is_students_t_of_the_mean():

@@ -2,9 +2,9 @@ import os
 import subprocess
 import sys
 
-from harness.status import STALE, suite_status
-from harness.store import DONE, FAILED, RUNNING, job_dir
-from harness.suite import expand
+from harness.plan.status import STALE, suite_status
+from harness.plan.suite import expand
+from harness.store.runs import DONE, FAILED, RUNNING, job_dir
 
 
 def test_states_with_dead_runners_marked_stale(tmp_path):

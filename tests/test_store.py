@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from harness import atomic
-from harness.errors import ConfigError
-from harness.store import DONE, PENDING, RunDir, iter_runs, job_dir, read_jsonl
+from harness.core import atomic
+from harness.core.errors import ConfigError
+from harness.store.runs import DONE, PENDING, RunDir, iter_runs, job_dir, read_jsonl
 from tests.helpers import tiny_job
 
 

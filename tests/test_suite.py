@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.errors import ConfigError
-from harness.specs import DataSpec
-from harness.suite import expand, load_suite
+from harness.config.specs import DataSpec
+from harness.core.errors import ConfigError
+from harness.plan.suite import expand, load_suite
 
 SUITES = Path(__file__).resolve().parents[1] / "suites"
 

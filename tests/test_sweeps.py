@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.aggregate import variants
-from harness.errors import ConfigError
-from harness.suite import apply_sets, expand, load_suite
+from harness.core.errors import ConfigError
+from harness.plan.suite import apply_sets, expand, load_suite
+from harness.report.aggregate import variants
 from tests.helpers import REPO, harness
 
 IDS_BEFORE = json.loads((Path(__file__).parent / "suite_ids.json").read_text())  # every shipped suite, pre-sweeps

@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from harness import tables
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
+from harness.report import tables
 
 
 def jobs(**extra) -> pd.DataFrame:

@@ -3,10 +3,10 @@
 import pytest
 import yaml
 
-from harness import tracking
-from harness.errors import ConfigError
-from harness.store import iter_runs
-from harness.suite import load_suite
+from harness.core.errors import ConfigError
+from harness.plan.suite import load_suite
+from harness.store.runs import iter_runs
+from harness.train import tracking
 from tests.helpers import harness, tiny_suite
 
 

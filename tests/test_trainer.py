@@ -4,10 +4,10 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from harness import checkpoint
 from harness.data import load_dataset
-from harness.store import RunDir
-from harness.trainer import NoProgress, divergence, train
+from harness.store.runs import RunDir
+from harness.train import checkpoint
+from harness.train.loop import NoProgress, divergence, train
 from tests.helpers import StopAt, tiny_job
 
 
@@ -69,8 +69,8 @@ def test_resume_continues_the_epoch_counter_and_matches_an_uninterrupted_run(tmp
 
 @pytest.mark.parametrize("batches", [2, 4], ids=["mid-epoch", "end-of-epoch"])
 def test_a_stop_request_checkpoints_and_the_resumed_run_matches_an_uninterrupted_one(tmp_path, accelerator, batches):
-    from harness.distributed import StopRequest
-    from harness.trainer import Interrupted
+    from harness.train.distributed import StopRequest
+    from harness.train.loop import Interrupted
 
     job = _with(tiny_job(epochs=3), "train", ema=0.9)
     straight = RunDir(tmp_path / "straight")
@@ -102,8 +102,8 @@ def test_a_stop_request_checkpoints_and_the_resumed_run_matches_an_uninterrupted
 
 
 def test_a_stop_file_is_a_stop_request(tmp_path, accelerator):
-    from harness.distributed import StopRequest
-    from harness.trainer import Interrupted
+    from harness.train.distributed import StopRequest
+    from harness.train.loop import Interrupted
 
     job, run = tiny_job(epochs=2), RunDir(tmp_path / "job")
     run.path.mkdir(parents=True)
@@ -176,9 +176,9 @@ def test_recipes_and_archs_train_through_the_one_loop(tmp_path, accelerator, arc
 
 
 def test_scored_epochs_keep_a_generator_snapshot_for_rescoring(tmp_path, accelerator):
-    from harness import checkpoint
-    from harness.errors import HarnessError
-    from harness.trainer import build
+    from harness.core.errors import HarnessError
+    from harness.train import checkpoint
+    from harness.train.state import build
 
     job = tiny_job(epochs=3, metrics=("fid",), every=2, n_samples=16, kid_subset_size=8)
     run = RunDir(tmp_path / "job")
@@ -202,8 +202,8 @@ def test_n_critic_counts_across_epochs_so_small_epochs_still_train_g(tmp_path, a
 
 
 def test_batch_larger_than_an_epoch_is_refused(tmp_path):
-    from harness.errors import ConfigError
-    from harness.runner import check_batch
+    from harness.core.errors import ConfigError
+    from harness.launch.runner import check_batch
 
     job = _with(tiny_job(), "data", oversample=8)
     with pytest.raises(ConfigError, match="8 training images per epoch"):

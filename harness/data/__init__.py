@@ -6,9 +6,9 @@ from typing import Protocol
 
 import torch
 
-from harness.errors import ConfigError, DataError
-from harness.registry import Registry
-from harness.specs import DataSpec
+from harness.config.specs import DataSpec
+from harness.core.errors import ConfigError, DataError
+from harness.core.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from harness import atomic
+from harness.config.specs import DataSpec
+from harness.core import atomic
+from harness.core.errors import DataError
 from harness.data import DATASETS, ImageSet
 from harness.data.folder import read_tree, stack, to_square
-from harness.errors import DataError
-from harness.specs import DataSpec
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 

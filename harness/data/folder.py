@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from harness import atomic
-from harness.errors import DataError
-from harness.paths import cache_dir
+from harness.core import atomic
+from harness.core.errors import DataError
+from harness.core.paths import cache_dir
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 Decoded = tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]

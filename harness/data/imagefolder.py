@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
+from harness.config.specs import DataSpec
+from harness.core.errors import ConfigError, DataError
 from harness.data import DATASETS, ImageSet
 from harness.data.folder import read_tree
-from harness.errors import ConfigError, DataError
-from harness.specs import DataSpec
 
 
 @DATASETS.register("imagefolder")

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from harness.config.specs import DataSpec
+from harness.core.errors import DataError
 from harness.data import DATASETS, ImageSet
 from harness.data.folder import cached, stack, to_square
-from harness.errors import DataError
-from harness.specs import DataSpec
 
 CLASSES = ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck")
 UNLABELED = "unlabeled"

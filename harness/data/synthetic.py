@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from harness.config.specs import DataSpec
 from harness.data import DATASETS, ImageSet
 from harness.data.folder import stack
-from harness.specs import DataSpec
 
 SHAPES = ("circle", "square", "triangle")
 DEFAULT_SIZE = 2048

@@ -1,1 +1,1 @@
-"""Launchers: how jobs reach a device. Nothing in the library imports them."""
+"""Where jobs run: one job end to end (runner), local processes, SLURM arrays, and what a person sees meanwhile."""

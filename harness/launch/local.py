@@ -1,5 +1,6 @@
-"""Run a suite's jobs on this machine: one after another in this process, a job of several ranks through
-accelerate launch, or K single-rank jobs packed onto the device at once. And `harness run-job`: one job, idempotent."""
+"""Run a suite's jobs on this machine: one after another in this process (seeds of a configuration as lanes with
+seed_batch), a job of several ranks through accelerate launch, or K single-rank units (a job, or a group of lanes)
+packed onto the device at once. And `harness run-job`: one job, or one group of seeds as lanes; idempotent."""
 
 import contextlib
 import os
@@ -7,16 +8,16 @@ from dataclasses import dataclass, field
 
 import torch
 
-from harness import lanes, tracking
-from harness.distributed import StopRequest, launched_world_size, make_accelerator
-from harness.errors import ConfigError, Damaged, HarnessError, explain_os_error
-from harness.launch.processes import Where, exit_code, launch_ranks, run_packed
+from harness.config.specs import JobSpec
+from harness.core.errors import ConfigError, Damaged, HarnessError, explain_os_error
+from harness.launch.processes import EXIT_INTERRUPTED, Where, exit_code, launch_ranks, run_packed
+from harness.launch.progress import SuiteProgress
+from harness.launch.runner import run_job, run_lanes
 from harness.launch.signals import on_stop_signals
-from harness.progress import SuiteProgress
-from harness.runner import run_job, run_lanes
-from harness.specs import JobSpec
-from harness.store import DIVERGED, DONE, FAILED, INTERRUPTED, JobBusy, RunDir, check_writable, job_dir
-from harness.suite import Suite
+from harness.plan.suite import Suite
+from harness.store.runs import DIVERGED, DONE, FAILED, INTERRUPTED, JobBusy, RunDir, check_writable, job_dir
+from harness.train import lanes, tracking
+from harness.train.distributed import StopRequest, launched_world_size, make_accelerator
 
 
 @dataclass
@@ -34,9 +35,9 @@ class Outcome:
 def run_suite(
     suite: Suite, jobs: list[JobSpec], where: Where, jobs_per_device: int = 1, seed_batch: bool = False
 ) -> Outcome:
-    """Every job not done yet. Single-rank jobs run here in turn (with `seed_batch`, the jobs that differ only in
-    their seed as lanes of one batched model), or `jobs_per_device` at a time in their own processes; jobs with
-    `processes: N` run one at a time as N ranks."""
+    """Every job not done yet. Single-rank jobs run here in turn, or `jobs_per_device` at a time in their own
+    processes; with `seed_batch`, the jobs that differ only in their seed train as lanes of one batched model (one
+    unit, here or in one process). Jobs with `processes: N` run one at a time as N ranks."""
     outcome = Outcome()
     check_writable(where.results / suite.name)  # one line now, not one failure per job
     pending = []
@@ -65,8 +66,10 @@ def run_suite(
 
         if jobs_per_device > 1:
             packed = _threads_for(where, jobs_per_device)
-            progress.log(f"packing {len(single)} jobs, {jobs_per_device} at a time; logs in each job's run.log")
-            outcome.not_started += [j.job_id for j in run_packed(suite.path, single, packed, jobs_per_device, ended)]
+            units = _lane_groups(single, suite, progress) if seed_batch else [[p] for p in single]
+            what = f"{len(single)} jobs" + (f" as {len(units)} units (lanes)" if len(units) < len(single) else "")
+            progress.log(f"packing {what}, {jobs_per_device} at a time; logs in each unit's first job's run.log")
+            outcome.not_started += [j.job_id for j in run_packed(suite.path, units, packed, jobs_per_device, ended)]
         else:
             _run_here(suite, single, where, progress, outcome, stop, seed_batch)
         for job, run in ranked:
@@ -140,6 +143,7 @@ def _run_single(suite, job, run, accelerator, where, progress, outcome, stop) ->
     progress.job_started(job.job_id, job.train.epochs)
     try:
         with run.claim():
+            run.stop_path.unlink(missing_ok=True)  # a request to an earlier run: this process holds the job now
             state = run_job(job, run, accelerator, where.data_root, progress, stop, suite.trackers)
     except JobBusy as e:
         state = str(e)
@@ -201,6 +205,7 @@ def _claim(unit, claims: contextlib.ExitStack, progress, outcome) -> list[tuple[
             _sort(outcome, job.job_id, "skipped")
             progress.job_ended(job.job_id, "skipped")
         else:
+            run.stop_path.unlink(missing_ok=True)  # a request to an earlier run: this process holds the job now
             held.append((job, run))
     return held
 
@@ -250,6 +255,30 @@ def set_threads(threads: int | None) -> None:
         threads = max(1, slurm_cpus // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     if threads:
         torch.set_num_threads(threads)
+
+
+def run_group(suite: Suite, jobs: list[JobSpec], where: Where) -> int:
+    """`harness run-job` given several ids: seeds of one configuration trained as lanes in this process (one by one
+    if they cannot be, saying why), each job claimed as `run-job` claims one. Exit 0: every job done, diverged or
+    already finished (or left to the process holding it); 75: stopped and checkpointed; 1: one failed."""
+    try:
+        lanes.check_group(jobs)
+    except lanes.Unbatchable as e:
+        raise ConfigError(f"--job-id: {e}; several ids must be seeds of one configuration") from None
+    pending = []
+    for job in jobs:
+        run = job_dir(where.results, suite.name, job.job_id)
+        if not _finished(job, run):
+            pending.append((job, run))
+    if not pending:
+        return 0
+    tracking.check_installed(suite.trackers)
+    outcome, stop = Outcome(), StopRequest(*(run.stop_path for _, run in pending))
+    with SuiteProgress(len(pending)) as progress:
+        _run_here(suite, pending, where, progress, outcome, stop, seed_batch=True)
+    if outcome.interrupted or outcome.not_started:
+        return EXIT_INTERRUPTED
+    return 1 if outcome.failed or outcome.damaged else 0
 
 
 def run_one(suite: Suite, job: JobSpec, where: Where) -> int:

@@ -1,5 +1,6 @@
 """Jobs in their own processes: the command lines (`harness run-job`, wrapped in `accelerate launch` for a job of
-several ranks), one job's ranks on this machine, and K single-rank jobs packed onto one device at a time."""
+several ranks), one job's ranks on this machine, and K single-rank units (a job, or a group of seeds trained as
+lanes) packed onto one device at a time."""
 
 import os
 import socket
@@ -11,11 +12,11 @@ from pathlib import Path
 
 import torch
 
-from harness import atomic
-from harness.errors import ConfigError
+from harness.config.specs import JobSpec
+from harness.core import atomic
+from harness.core.errors import ConfigError
 from harness.launch.signals import on_stop_signals
-from harness.specs import JobSpec
-from harness.store import DIVERGED, DONE, INTERRUPTED, PENDING, RunDir
+from harness.store.runs import DIVERGED, DONE, INTERRUPTED, PENDING, RunDir
 
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: checkpointed and stopped on request; the sbatch script requeues the task
 
@@ -39,7 +40,7 @@ class Where:
 
 
 def run_job_command(suite_path: Path, job_id: str, where: Where) -> list[str]:
-    """The command line of one job (one rank of it, inside accelerate launch)."""
+    """The command line of one job (one rank of it, inside accelerate launch), or of seeds as lanes ("id,id,...")."""
     return [sys.executable, "-m", "harness", "run-job", str(suite_path), "--job-id", job_id, *where.args()]
 
 
@@ -87,44 +88,51 @@ def launch_ranks(suite_path: Path, job: JobSpec, run: RunDir, where: Where) -> i
     return exit_code(run.state) if run.state in (DONE, DIVERGED, INTERRUPTED) else code or 1
 
 
+Unit = list[tuple[JobSpec, RunDir]]  # what one process trains: one job, or seeds of one configuration as lanes
+
+
 @dataclass
 class Running:
-    job: JobSpec
-    run: RunDir
+    unit: Unit
     process: subprocess.Popen
 
 
-def run_packed(suite_path: Path, jobs: list[tuple[JobSpec, RunDir]], where: Where, k: int, on_end) -> list[JobSpec]:
-    """Run single-rank jobs as separate processes, at most k at once on the one device (small GANs leave a GPU mostly
-    idle). Each job's output goes to its run.log; on_end(job, run, exit code) is called as each one finishes.
-    A stop signal stops the running jobs (checkpointed) and starts no more; returns the jobs never started."""
-    queue, running, stopping = list(jobs), [], []
+def run_packed(suite_path: Path, units: list[Unit], where: Where, k: int, on_end) -> list[JobSpec]:
+    """Run single-rank units as separate processes, at most k at once on the one device (small GANs leave a GPU
+    mostly idle). A unit's output goes to its first job's run.log; on_end(job, run, exit code) is called for each of
+    its jobs as it finishes. A stop signal stops the running units (checkpointed) and starts no more; returns the
+    jobs never started."""
+    queue, running, stopping = list(units), [], []
 
     def stop() -> None:
         stopping.append(True)
         for r in running:  # Ctrl-C from a terminal reaches them anyway; USR1/TERM sent to this process do not
-            atomic.touch(r.run.stop_path)  # the child that holds the job clears it when it next takes the job
+            for _, run in r.unit:  # the child that holds the job clears it when it next takes the job
+                atomic.touch(run.stop_path)
 
     with on_stop_signals(stop):
         while (queue and not stopping) or running:
             while queue and not stopping and len(running) < k:
-                job, run = queue.pop(0)
-                running.append(_start(suite_path, job, run, where))
+                running.append(_start(suite_path, queue.pop(0), where))
             time.sleep(0.2)
             for r in [r for r in running if r.process.poll() is not None]:
                 running.remove(r)
-                on_end(r.job, r.run, r.process.returncode)
-    return [job for job, _ in queue]
+                for job, run in r.unit:
+                    on_end(job, run, r.process.returncode)
+    return [job for unit in queue for job, _ in unit]
 
 
-def _start(suite_path: Path, job: JobSpec, run: RunDir, where: Where) -> Running:
-    run.path.mkdir(parents=True, exist_ok=True)  # the child clears a stale STOP once it holds the job
-    log = os.fdopen(atomic.open_own(run.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab")  # never a link
+def _start(suite_path: Path, unit: Unit, where: Where) -> Running:
+    for _, run in unit:
+        run.path.mkdir(parents=True, exist_ok=True)  # the child clears a stale STOP once it holds the job
+    log_path = unit[0][1].log_path
+    log = os.fdopen(atomic.open_own(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab")  # never a link
     try:
         env = {**os.environ, "OMP_NUM_THREADS": str(where.threads)} if where.threads else None
+        ids = ",".join(job.job_id for job, _ in unit)
         process = subprocess.Popen(
-            run_job_command(suite_path, job.job_id, where), stdout=log, stderr=subprocess.STDOUT, env=env
+            run_job_command(suite_path, ids, where), stdout=log, stderr=subprocess.STDOUT, env=env
         )
     finally:
         log.close()
-    return Running(job, run, process)
+    return Running(unit, process)

@@ -1,5 +1,6 @@
 """SLURM job arrays: render the sbatch script (a pure function of its inputs), submit it, and ask SLURM how the
-arrays of a suite stand. One array task runs one job (or K packed jobs) through `harness run-job`."""
+arrays of a suite stand. One array task runs one unit through `harness run-job`: a job, or with seed_batch the
+seeds of one configuration as lanes of one model (or K packed units)."""
 
 import logging
 import re
@@ -12,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import atomic
-from harness.errors import ConfigError, HarnessError
+from harness.config.specs import JobSpec, is_safe_name, is_slurm_word
+from harness.core import atomic
+from harness.core.errors import ConfigError, HarnessError
 from harness.launch.processes import Where
-from harness.specs import JobSpec, is_safe_name, is_slurm_word
-from harness.store import DAMAGED, FINISHED, append_jsonl, job_dir, read_jsonl, run_folders, state_of
+from harness.store.runs import DAMAGED, FINISHED, append_jsonl, job_dir, read_jsonl, run_folders, state_of
+from harness.train import lanes
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,11 @@ class Array:
     suite_path: Path
     job_ids: tuple[str, ...]
     processes: int
+    units: tuple[tuple[str, ...], ...] = ()  # what each process trains (seeds as lanes); () : each job alone
+
+    @property
+    def task_units(self) -> tuple[tuple[str, ...], ...]:
+        return self.units or tuple((job,) for job in self.job_ids)
 
     def shape(self, o: SbatchOptions) -> tuple[int, int]:
         """(nodes, GPUs per node) for one task; a job with more processes than GPUs per node spans nodes."""
@@ -63,7 +70,7 @@ class Array:
         return o.jobs_per_gpu if self.processes == 1 else 1
 
     def tasks(self, o: SbatchOptions) -> int:
-        return -(-len(self.job_ids) // self.per_task(o))
+        return -(-len(self.task_units) // self.per_task(o))
 
 
 def options(suite: dict[str, Any], **given: Any) -> SbatchOptions:
@@ -72,24 +79,33 @@ def options(suite: dict[str, Any], **given: Any) -> SbatchOptions:
     return SbatchOptions(**{**suite, **{k: v for k, v in given.items() if v is not None}})
 
 
-def arrays(suite_name: str, suite_path: Path, jobs: list[JobSpec], where: Where) -> list[Array]:
+def arrays(
+    suite_name: str, suite_path: Path, jobs: list[JobSpec], where: Where, seed_batch: bool = False, trackers=()
+) -> list[Array]:
     """The jobs to submit, grouped by their number of processes (one array each): every job that is neither done
-    nor already waiting or running in an array submitted before."""
+    nor already waiting or running in an array submitted before. With `seed_batch`, the pending seeds of each
+    single-process configuration are one unit (one process trains them as lanes)."""
     in_queue = {job for states in queued(where, suite_name).values() for job in states}
     folders = run_folders(where.results, suite_name)  # a job without a folder is pending: nothing to read
-    groups: dict[int, list[str]] = {}
+    groups: dict[int, list[JobSpec]] = {}
     for job in jobs:
         if job.job_id in in_queue:
             continue
         if job.job_id not in folders:
-            groups.setdefault(job.train.processes, []).append(job.job_id)
+            groups.setdefault(job.train.processes, []).append(job)
             continue
         run = job_dir(where.results, suite_name, job.job_id)
         if (state := state_of(run)) == DAMAGED:  # `harness status` says which file and what to do
             log.warning(f"{job.job_id}: its records are damaged; not submitted (`harness status` says why)")
         elif state not in FINISHED or not run.final_path.exists():
-            groups.setdefault(job.train.processes, []).append(job.job_id)
-    return [Array(suite_name, suite_path, tuple(ids), p) for p, ids in sorted(groups.items())]
+            groups.setdefault(job.train.processes, []).append(job)
+    out = []
+    for p, pending in sorted(groups.items()):
+        ids = tuple(job.job_id for job in pending)
+        units = lanes.units(pending, trackers) if seed_batch and p == 1 else []
+        grouped = tuple(tuple(job.job_id for job in unit) for unit in units) if len(units) < len(ids) else ()
+        out.append(Array(suite_name, suite_path, ids, p, grouped))
+    return out
 
 
 def check(o: SbatchOptions) -> None:
@@ -181,16 +197,18 @@ def render(a: Array, o: SbatchOptions, where: Where, python: str, workdir: Path,
         if not is_safe_name(name):
             raise ConfigError(f"{name!r} cannot be a results folder name; use letters, digits, '.', '_', '+', '-'")
     per_task = a.per_task(o)
+    unit = "group of seeds trained as lanes (or a job alone)" if a.units else "job"
+    lanes_text = f" in {_count(len(a.units), 'unit')} (seeds as lanes)" if a.units else ""
     values = {
         "header": f"suite {a.suite_name}: {_count(len(a.job_ids), 'job')} of {_count(a.processes, 'process')} "
-        f"each, {_count(a.tasks(o), 'array task')}",
-        "per_task_text": f"{per_task} jobs packed on one device" if per_task > 1 else "job",
+        f"each{lanes_text}, {_count(a.tasks(o), 'array task')}",
+        "per_task_text": f"{per_task} units packed on one device, each a {unit}" if per_task > 1 else unit,
         "directives": "\n".join(directives(a, o, where)),
         "signal_seconds": str(o.signal_seconds),
         "workdir": shlex.quote(str(workdir)),
         "suite": shlex.quote(str(a.suite_path)),
         "runs": shlex.quote(str(where.results / a.suite_name)),
-        "job_ids": "\n".join(f"  {shlex.quote(j)}" for j in a.job_ids),
+        "job_ids": "\n".join(f"  {shlex.quote(','.join(u))}" for u in a.task_units),  # a unit: ids, comma-separated
         "per_task": str(per_task),
         "launch": "\n".join(launch_lines(a, o, where, python)),
         "max_requeues": str(o.max_requeues),
@@ -249,6 +267,8 @@ def submit(a: Array, o: SbatchOptions, where: Where, script: str) -> str:
             "for CPUs pass --gpus-per-task 0 or set slurm: {gpus_per_task: 0} in the suite"
         ) from None
     record = {"array_job_id": job_id, "script": str(path), "job_ids": list(a.job_ids), "per_task": a.per_task(o)}
+    if a.units:  # a task runs per_task units, not per_task jobs
+        record["units"] = [list(u) for u in a.units]
     append_jsonl(submissions_path(where, a.suite_name), {**record, "time": time.time()})
     return job_id
 
@@ -272,8 +292,8 @@ def queued(where: Where, suite_name: str) -> dict[str, dict[str, str]]:
         states = {}
         for task, state in tasks.get(r["array_job_id"], {}).items():
             if task.isdigit():
-                first = int(task) * r["per_task"]
-                states |= {job: state for job in r["job_ids"][first : first + r["per_task"]]}
+                first, units = int(task) * r["per_task"], r.get("units") or [[job] for job in r["job_ids"]]
+                states |= {job: state for unit in units[first : first + r["per_task"]] for job in unit}
         if states:
             result[r["array_job_id"]] = states
     return result

@@ -6,9 +6,9 @@ from typing import Any
 
 from torch import nn
 
-from harness.errors import ConfigError
-from harness.registry import Registry
-from harness.specs import ModelSpec
+from harness.config.specs import ModelSpec
+from harness.core.errors import ConfigError
+from harness.core.registry import Registry
 
 
 class RetiredRecipe(ConfigError):
@@ -23,7 +23,7 @@ class Arch:
 
     build_g: Callable[[ModelSpec, int, int], nn.Module]  # (model spec, resolution, num_classes) -> G
     build_d: Callable[[ModelSpec, int, int], nn.Module]  # (model spec, resolution, num_classes) -> D
-    objective: str  # a name in harness.objectives.OBJECTIVES
+    objective: str  # a name in harness.train.objectives.OBJECTIVES
     resolutions: tuple[int, ...]
     conditional: bool = False
     pair: bool = False

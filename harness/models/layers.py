@@ -14,7 +14,7 @@ Layer = nn.Conv2d | nn.ConvTranspose2d | nn.Linear | nn.Embedding
 class SpectralNorm(_SpectralNorm):
     """torch's spectral-norm parametrisation (torch.nn.utils.parametrizations.spectral_norm), whose power iteration
     writes u and v with copy_ instead of `out=`: the same numbers and state-dict keys, and vmap can batch it (torch
-    has no batching rule for out= ops), so spectral-norm nets train as seed-batched lanes (harness/lanes.py)."""
+    has no batching rule for out= ops), so spectral-norm nets train as seed-batched lanes (harness/train/lanes.py)."""
 
     @torch.no_grad()
     def _power_method(self, weight_mat: torch.Tensor, n_power_iterations: int) -> None:

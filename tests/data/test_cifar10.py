@@ -6,10 +6,10 @@ import pytest
 import torch
 import torchvision.datasets.cifar as tv_cifar
 
+from harness.config.specs import DataSpec
+from harness.core.errors import DataError
 from harness.data import load_dataset
 from harness.data.cifar10 import CLASSES
-from harness.errors import DataError
-from harness.specs import DataSpec
 from tests.conftest import write_pngs
 
 PER_CLASS = 4

@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
+from harness.core.errors import DataError
+from harness.core.paths import cache_dir
 from harness.data import folder
 from harness.data.folder import list_images, read_tree
-from harness.errors import DataError
-from harness.paths import cache_dir
 from tests.conftest import write_pngs
 
 

@@ -5,9 +5,9 @@ import torch
 import yaml
 from PIL import Image
 
+from harness.config.specs import DataSpec
+from harness.core.errors import ConfigError, DataError
 from harness.data import load_dataset
-from harness.errors import ConfigError, DataError
-from harness.specs import DataSpec
 from tests.conftest import write_pngs
 from tests.data.test_folder import bomb_png
 from tests.helpers import harness, tiny_suite
@@ -91,9 +91,9 @@ def test_no_path_raises_config_error(tmp_path):
 def test_a_split_folder_without_the_asked_split_is_an_error_not_a_class(tmp_path):
     import torch
 
+    from harness.config.specs import DataSpec
+    from harness.core.errors import DataError
     from harness.data import load_dataset
-    from harness.errors import DataError
-    from harness.specs import DataSpec
     from tests.conftest import write_pngs
 
     write_pngs(tmp_path / "pets" / "train" / "cat", torch.zeros(2, 3, 8, 8, dtype=torch.uint8))

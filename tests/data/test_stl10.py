@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from harness.config.specs import DataSpec
+from harness.core.errors import DataError
 from harness.data import load_dataset
 from harness.data.stl10 import CLASSES, UNLABELED
-from harness.errors import DataError
-from harness.specs import DataSpec
 
 
 def write_stl10(root: Path, split_sizes: dict[str, int], seed: int = 0) -> dict[str, np.ndarray]:

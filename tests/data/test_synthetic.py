@@ -5,9 +5,9 @@ import itertools
 import pytest
 import torch
 
+from harness.config.specs import DataSpec
 from harness.data import load_dataset
 from harness.data.synthetic import SHAPES, Synthetic
-from harness.specs import DataSpec
 
 N = 48
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 import yaml
 
-from harness import checkpoint
-from harness.store import RunDir
+from harness.store.runs import RunDir
+from harness.train import checkpoint
 from tests.helpers import REPO, harness, tiny_suite
 
 
@@ -38,9 +38,10 @@ def test_a_two_process_job_trains_as_two_ranks_and_writes_one_record(tmp_path, i
     assert all("fid" in r for r in records) and final["fid"] == records[-1]["fid"]
 
     # Scored once on the 40 samples both ranks made: the same generator scored in one process gives the same FID.
-    from harness import checkpoint, scoring
     from harness.data import load_dataset
-    from harness.trainer import build
+    from harness.eval import scoring
+    from harness.train import checkpoint
+    from harness.train.state import build
 
     job = run.spec()
     G = build(job, 3).G

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
 from harness.launch import slurm
 from harness.launch.processes import Where
-from harness.suite import load_suite
+from harness.plan.suite import load_suite
 from tests.helpers import REPO, harness, tiny_suite
 
 EXAMPLES = REPO / "slurm" / "examples"
@@ -58,6 +58,23 @@ def test_arrays_have_one_task_per_pending_job_or_per_packed_group():
     multi = _render(*REFERENCES["cifar_ddp-2nodes.sbatch"])
     assert "#SBATCH --nodes=2" in multi and "#SBATCH --gpus-per-node=4" in multi
     assert "--num_machines 2 --num_processes 8 --machine_rank" in multi
+
+
+def test_seed_batch_arrays_have_one_task_per_configuration_and_each_task_makes_its_seeds_folders(tmp_path):
+    suite = load_suite(REPO / "suites" / "cifar_all.yaml")  # 32 configurations x 3 seeds
+    [array] = slurm.arrays(suite.name, HOME / "suites" / "cifar_all.yaml", list(suite.jobs), WHERE, seed_batch=True)
+    assert len(array.units) == 32 and all(len(unit) == 3 for unit in array.units)
+    assert sorted(array.job_ids) == sorted(job.job_id for job in suite.jobs)
+    options = slurm.SbatchOptions(partition="gpu", gpus_per_task=0)
+    script = slurm.render(array, options, WHERE, PYTHON, HOME, slurm.read_template(None))
+    assert "#SBATCH --array=0-31\n" in script and f"  {','.join(array.units[0])}\n" in script
+    where = Where(results=tmp_path / "results", data_root=tmp_path)
+    script = slurm.render(array, options, where, "/bin/echo", tmp_path, slurm.read_template(None))
+    env = {**os.environ, "SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_JOB_ID": "1"}
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"run-job {HOME}/suites/cifar_all.yaml --job-id {','.join(array.units[1])} " in done.stdout
+    assert sorted(p.name for p in (tmp_path / "results" / suite.name).iterdir()) == sorted(array.units[1])
 
 
 def test_suite_strings_cannot_inject_shell(tmp_path):
@@ -123,24 +140,32 @@ def _wait(predicate, timeout: float, what: str) -> None:
 
 
 @pytest.mark.integration
-def test_submit_runs_every_job_as_an_array_task_and_report_shows_them(slurm, tmp_path, inception_weights, monkeypatch):
+def test_submit_seed_batch_trains_the_smoke_seeds_as_lanes_in_one_task_and_report_shows_both(
+    slurm, tmp_path, inception_weights, monkeypatch
+):
+    """The smoke suite as it is (its own slurm: block asks this GPU-less cluster for CPUs), its two seeds one unit:
+    one array task, one process, two lanes (two CPUs for it). One job per task is the requeue tests' path."""
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))  # its own reference cache: other tests count theirs
     results = tmp_path / "results"
-    submitted = harness("submit", "suites/smoke.yaml", "--results", str(results), env=slurm.env)  # as it is: its
-    assert submitted.returncode == 0, submitted.stderr  # own slurm: block asks this GPU-less cluster for CPUs
+    args = ("--results", str(results), "--seed-batch", "--cpus-per-task", "2")
+    submitted = harness("submit", "suites/smoke.yaml", *args, env=slurm.env)
+    assert submitted.returncode == 0, submitted.stderr
+    assert "2 jobs in 1 tasks (1 units: seeds as lanes)" in submitted.stdout, submitted.stdout
     array = submitted.stdout.split("submitted array ")[1].split(":")[0]
     status = harness("status", "suites/smoke.yaml", "--results", str(results), env=slurm.env)
-    assert f"slurm array {array}: jobs" in status.stdout  # queued or running, as SLURM says
+    assert f"slurm array {array}: jobs" in status.stdout  # both queued or running, as SLURM says
     slurm.wait_idle(timeout=600)
     logs = sorted((results / "smoke" / "slurm").glob(f"{array}_*.out"))
-    assert len(logs) == 2  # one array task per job
+    assert len(logs) == 1  # one array task for the two seeds
     done = harness("status", "suites/smoke.yaml", "--results", str(results), env=slurm.env)
-    assert "smoke: 2 done, 0 running" in done.stdout, [p.read_text()[-2000:] for p in logs]
+    assert "smoke: 2 done, 0 running" in done.stdout, logs[0].read_text()[-2000:]
+    finals = [json.loads(p.read_text()) for p in (results / "smoke").rglob("final.json")]
+    assert [f["lanes"] for f in finals] == [2, 2]
     report = harness("report", str(results / "smoke"))
     assert report.returncode == 0, report.stderr
     summary = (results / "smoke" / "summary.csv").read_text().splitlines()
     assert len(summary) == 3 and all("dcgan_synthetic_32px" in line for line in summary[1:])
-    again = harness("submit", "suites/smoke.yaml", "--results", str(results), env=slurm.env)
+    again = harness("submit", "suites/smoke.yaml", *args, env=slurm.env)
     assert again.returncode == 0 and "nothing to submit" in again.stdout
 
 
@@ -175,7 +200,7 @@ def test_a_suite_states_its_own_slurm_resources_and_the_command_line_overrides_t
 
 
 def test_every_suite_slurm_key_is_an_sbatch_option():
-    from harness.suite import SLURM_KEYS
+    from harness.plan.suite import SLURM_KEYS
 
     fields = slurm.SbatchOptions.__dataclass_fields__
     assert set(SLURM_KEYS) <= set(fields)
@@ -215,33 +240,38 @@ def test_a_bad_slurm_block_is_one_line_and_exit_2_through_the_cli(tmp_path):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("how", ["scontrol-requeue", "time-limit-warning"])
-def test_a_requeued_task_resumes_from_its_checkpoint(slurm, tmp_path, how):
-    suite = tiny_suite(tmp_path / "long.yaml", name="long", epochs=6, n_images=4096)
+@pytest.mark.parametrize("how, seeds", [("scontrol-requeue", (0, 1)), ("time-limit-warning", (0,))])
+def test_a_requeued_task_resumes_from_its_checkpoint(slurm, tmp_path, how, seeds):
+    """Two seeds as lanes of one task (--seed-batch) requeued by scontrol; one job per task warned of its limit."""
+    suite = tiny_suite(tmp_path / "long.yaml", name="long", epochs=6, n_images=4096 // len(seeds), seeds=seeds)
     results = tmp_path / "results"
-    array = _submit(slurm, suite, results)
+    array = _submit(slurm, suite, results, *(["--seed-batch"] if len(seeds) > 1 else []))
     task = f"{array}_0"
     _wait(lambda: any(results.rglob("checkpoint.pt")), 180, "no checkpoint: the task never ran an epoch")
     if how == "scontrol-requeue":
         slurm.run("scontrol", "requeue", task)
     else:  # what SLURM sends the batch shell --signal-seconds before the time limit
         slurm.run("scancel", "--signal=USR1", "--batch", task)
-    [run_dir] = [p.parent for p in results.rglob("spec.json")]
+    run_dirs = sorted(p.parent for p in results.rglob("spec.json"))
+    assert len(run_dirs) == len(seeds)
     log_path = results / "long" / "slurm" / f"{array}_0.out"
 
     def finished() -> bool:  # squeue can miss a task while it is being requeued: the job's own record decides
         # No `scontrol update StartTime=now` to hurry it: started before slurmd forgets the old instance's revoked
         # credential, the task is killed as "non-startable" and never runs again. The test cluster's cred_expire
         # (10 s, against SLURM's 120) is the wait before a requeued task may start.
-        return (run_dir / "final.json").exists()
+        return all((run_dir / "final.json").exists() for run_dir in run_dirs)
 
-    _wait(finished, 300, f"the requeued task did not finish: {(run_dir / 'status.json').read_text()}")
+    states = lambda: [(run_dir / "status.json").read_text() for run_dir in run_dirs]  # noqa: E731
+    _wait(finished, 300, f"the requeued task did not finish: {states()}")
     slurm.wait_idle(timeout=60)
     log = log_path.read_text()
-    final = (run_dir / "final.json").read_text()
-    assert '"resumed_from_epoch": 0' not in final, log[-3000:]  # it restarted from a checkpoint, not from scratch
-    epochs = [line for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    assert len(epochs) == 6  # every epoch recorded once
+    for run_dir in run_dirs:
+        final = json.loads((run_dir / "final.json").read_text())
+        assert final["resumed_from_epoch"] != 0, log[-3000:]  # it restarted from a checkpoint, not from scratch
+        assert final.get("lanes", 1) == len(seeds)
+        epochs = [line for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        assert len(epochs) == 6  # every epoch recorded once
     if how == "time-limit-warning":
         assert f"requeueing {task}" in log
 

@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
+from harness.config.specs import ModelSpec, TrainSpec
 from harness.models import ARCHS, Arch
 from harness.models.layers import Layer, SelfAttention
-from harness.specs import ModelSpec, TrainSpec
 
 N, NUM_CLASSES = 4, 3
 CASES = [(name, res) for name in ARCHS for res in ARCHS.get(name).resolutions]

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
+from harness.config.specs import ModelSpec
 from harness.models import ARCHS
-from harness.specs import ModelSpec
 
 # pytorch/examples' DCGAN at 64px (nz=100, ngf=ndf=64), and the same with one block fewer at 32px.
 # ConvT/Conv: (in, out, kernel, stride, padding, bias); BN: features; LeakyReLU: slope.

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from harness.config.specs import ModelSpec
 from harness.models import ARCHS
-from harness.specs import ModelSpec
 
 FILE = Path(__file__).with_name("fingerprints.json")
 

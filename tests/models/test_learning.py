@@ -1,6 +1,6 @@
 """Every arch of the zoo learns, through the one trainer, and the health checks tell a learning G from a collapsed
-one. The yardstick is a cheap proxy of FID: the same Fréchet distance and health metrics (harness/distances.py,
-harness/health.py), on 4x4 average-pooled pixels instead of Inception features. On the synthetic shapes a G must
+one. The yardstick is a cheap proxy of FID: the same Fréchet distance and health metrics (harness/eval/distances.py,
+harness/eval/health.py), on 4x4 average-pooled pixels instead of Inception features. On the synthetic shapes a G must
 first match their colours and layout, which pooled pixels measure; the Inception extractor would cost ~15 s a score
 on these CPUs, 4 minutes over the zoo. The real extractor scores a collapsed G in the last test."""
 
@@ -12,12 +12,14 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 
-from harness import distances, evaluate, flags, health, scoring
+from harness.config.specs import DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec
 from harness.data import load_dataset
+from harness.eval import distances, evaluate, health, scoring
 from harness.models import ARCHS
-from harness.specs import DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec
-from harness.store import RunDir
-from harness.trainer import build, train
+from harness.report import flags
+from harness.store.runs import RunDir
+from harness.train.loop import train
+from harness.train.state import build
 
 N = 800  # samples per proxy score, and real images they are compared with (the whole set)
 # Epochs of 50 steps (batch 16 of 800 images) each arch trains: 400 steps (dcgan, its 8-epoch default), enough for

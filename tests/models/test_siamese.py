@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
+from harness.config.specs import ModelSpec
 from harness.models import ARCHS
 from harness.models.layers import n_blocks
-from harness.specs import ModelSpec
 
 
 def build_d(name: str, resolution: int = 32) -> nn.Module:

@@ -1,0 +1,1 @@
+"""Scoring: the torch-fidelity adapter, FID/KID from Inception features, cached references, health metrics."""
