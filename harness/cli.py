@@ -226,8 +226,8 @@ def run_job(
     threads: ThreadsOpt = None,
 ) -> None:
     """Run ONE job of a suite (what a SLURM array task runs), or seeds of one configuration as lanes of one model
-    (--job-id A,B,...); idempotent. Exit 0: done; 75: stopped on a signal after checkpointing (run again to
-    resume); 1: failed; 2: bad input."""
+    (--job-id A,B,...); idempotent. Exit 0: done, diverged or already finished; 73: held by another process; 75:
+    stopped on a signal after checkpointing (run again to resume); 1: failed; 2: bad input."""
     from harness.launch.local import run_group, run_one
     from harness.plan.suite import load_suite, pick
 
@@ -280,7 +280,8 @@ def submit(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the script(s), submit nothing.")] = False,
     sets: SetOpt = None,
 ) -> None:
-    """Submit the suite's pending jobs as SLURM job arrays: one task per job (or per K packed jobs). Jobs that are
+    """Submit the suite's pending jobs as SLURM job arrays: one task per job (with --seed-batch, per
+    configuration's pending seeds as lanes), or per K packed units. Jobs that are
     done, or already queued by an earlier submit, are left out. Resources: these options, else the suite's `slurm:`."""
     from harness.core.paths import data_root as resolve_data_root
     from harness.launch import slurm
@@ -404,8 +405,8 @@ def _filters(where: list[str], option: str = "--where") -> dict[str, list[str]]:
 
 @app.command()
 def status(suite_path: SuiteArg, results: ResultsOpt = Path("results"), sets: SetOpt = None) -> None:
-    """Counts of pending / running / stale / interrupted / done / failed jobs, the jobs not done, and the state of
-    the suite's SLURM arrays."""
+    """Counts of pending / running / stale / interrupted / done / failed / diverged / damaged jobs, the jobs not done,
+    and the state of the suite's SLURM arrays."""
     from harness.launch.processes import Where
     from harness.launch.slurm import array_summary
     from harness.plan.status import ORDER, suite_status

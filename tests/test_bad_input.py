@@ -149,7 +149,7 @@ USAGE = {
     ),
     "batch-larger-than-oversample": (
         lambda t: _run(t, _suite(t, {"batch_size": 32, "oversample": 16})),
-        ["batch_size: 32 > oversample 16"],
+        ["batch_size: 32 > 16 training images per epoch (oversample)", "raise oversample"],
     ),
     "class-not-in-the-dataset": (
         lambda t: _run(t, _suite(t, datasets={"pets": {"source": "cifar10", "classes": ["cat", "kitten"]}})),

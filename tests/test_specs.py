@@ -1,4 +1,5 @@
-"""JobSpec identity: the canonical JSON and the job id derived from it; names safe to use in paths."""
+"""JobSpec identity: the canonical JSON and the job id derived from it; names safe to use in paths; each field's
+range, declared beside it."""
 
 import dataclasses
 import hashlib
@@ -18,6 +19,7 @@ from harness.config.specs import (
     identity,
     is_safe_name,
 )
+from harness.core.errors import ConfigError
 
 
 def make_spec() -> JobSpec:
@@ -202,3 +204,46 @@ def test_is_safe_name_rejects(name):
 @pytest.mark.parametrize("name", ["cifar10-cats-dogs", "smoke", "dcgan_cifar10_32px_e5_s0_0123abcd", "v1.2+x"])
 def test_is_safe_name_accepts(name):
     assert is_safe_name(name)
+
+
+# --- each field's range, declared beside it ------------------------------------------------------------------------
+
+SPECS = {
+    "train": TrainSpec(epochs=1, seed=0),
+    "model": ModelSpec(arch="dcgan"),
+    "data": DataSpec(source="synthetic", label="synthetic", resolution=32),
+    "eval": EvalSpec(),
+}
+
+
+def _just_outside(r) -> list:
+    if r.choices:
+        return ["nope"]
+    if r.lt is not None:
+        return [r.ge - 1, r.lt, float("nan")]
+    if r.gt is not None:
+        return [r.gt, float("nan")]
+    return [r.ge - 1, float("nan")]
+
+
+RANGED = [
+    (part, f.name, bad)
+    for part, spec in SPECS.items()
+    for f in dataclasses.fields(spec)
+    if "range" in f.metadata
+    for bad in _just_outside(f.metadata["range"])
+]
+
+
+@pytest.mark.parametrize("part, name, bad", RANGED, ids=[f"{p}.{n}={b}" for p, n, b in RANGED])
+def test_every_ranged_field_refuses_a_value_just_outside_in_one_line_naming_its_key(part, name, bad):
+    spec = dataclasses.replace(SPECS[part], **{name: bad})
+    with pytest.raises(ConfigError) as caught:
+        spec.check("suite")
+    key = f"suite.{'eval.' if part == 'eval' else ''}{name}: "
+    assert str(caught.value).startswith(key) and "\n" not in str(caught.value), str(caught.value)
+
+
+@pytest.mark.parametrize("part", list(SPECS))
+def test_every_default_is_in_its_own_range(part):
+    SPECS[part].check("suite")

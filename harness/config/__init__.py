@@ -1,1 +1,1 @@
-"""What a job is: typed, validated specs and the named scoring protocols, with no behaviour of their own."""
+"""What a job is: typed specs that check their own ranges, the named scoring protocols, the batch and size rules."""

@@ -1,4 +1,5 @@
-"""Frozen, typed job specs; their canonical JSON and the stable job id derived from it."""
+"""Frozen, typed job specs, each field's valid range declared beside it (`checked`) and each spec's rules between
+its fields in its own `check`; their canonical JSON and the stable job id derived from it."""
 
 import dataclasses
 import functools
@@ -7,6 +8,9 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from harness.core.errors import ConfigError
+from harness.core.precision import PRECISIONS
 
 # Everything that changes a job's outcome lives in these specs: the hash of their canonical JSON is the job's identity.
 # prc: precision and recall (Kynkäänniemi et al. 2019). The health metrics, from the same Inception features as FID
@@ -26,6 +30,32 @@ OBJECTIVE_BEFORE_IDS_HASHED_IT = {
     "sagan": "hinge", "siamese": "siamese-bce", "siamese-concat": "siamese-bce",
 }  # fmt: skip
 FIRST_ARCH_VERSION = 1  # every arch's recipe before arch_version was hashed
+SEED_LIMIT = 2**32  # data order seeds generators with seed * 1_000_003 + epoch, which must fit in 64 bits
+
+
+@dataclass(frozen=True)
+class Range:
+    """A field's valid values: ≥ ge (> gt), below lt, or one of `choices`. None (an optional field unset) is valid."""
+
+    ge: float | None = None
+    gt: float | None = None
+    lt: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def problem(self, value: Any) -> str:
+        """What is wrong with `value` ('' when nothing). Written so NaN fails every bound."""
+        if self.choices:
+            return "" if value in self.choices else f"{value!r}; valid: {', '.join(self.choices)}"
+        if self.lt is not None:
+            return "" if self.ge <= value < self.lt else f"must be in [{self.ge}, {self.lt}), got {value}"
+        if self.gt is not None:
+            return "" if value > self.gt else f"must be > {self.gt}, got {value}"
+        return "" if value >= self.ge else f"must be ≥ {self.ge}, got {value}"
+
+
+def checked(default: Any = dataclasses.MISSING, **bounds: Any) -> Any:
+    """A spec field with its valid range: `batch_size: int = checked(128, ge=1)`."""
+    return field(default=default, metadata={"range": Range(**bounds)})
 
 
 @functools.cache
@@ -43,9 +73,18 @@ def _dumps(values: dict[str, Any]) -> str:
 
 class _Part:
     """A part of a job spec, frozen, with its canonical JSON computed once: a suite's jobs share their model, data
-    and eval parts. LATER: its fields that are left out of the id while they hold their implicit value."""
+    and eval parts. LATER: its fields that are left out of the id while they hold their implicit value. KEY: how a
+    suite spells its fields ("eval." before an eval field)."""
 
     LATER: tuple[str, ...] = ()
+    KEY = ""
+
+    def check(self, where: str) -> None:
+        """Every field in its declared range (ConfigError naming the first that is not, as the suite spells it)."""
+        for f in _ranged(type(self)):
+            value = getattr(self, f.name)
+            if value is not None and (problem := f.metadata["range"].problem(value)):
+                raise ConfigError(f"{where}.{self.KEY}{f.name}: {problem}")
 
     def _id_values(self, bare: bool) -> dict[str, Any]:
         """The values the id hashes; `bare`: without the LATER fields."""
@@ -60,24 +99,29 @@ class _Part:
         return _dumps(self._id_values(bare=True))
 
 
+@functools.cache
+def _ranged(cls: type) -> tuple[dataclasses.Field, ...]:
+    return tuple(f for f in dataclasses.fields(cls) if "range" in f.metadata)
+
+
 @dataclass(frozen=True)
 class DataSpec(_Part):
-    source: str  # dataset registry name: cifar10, imagefolder, synthetic
+    source: str  # dataset registry name: cifar10, stl10, imagefolder, synthetic
     label: str  # the name the suite gave this dataset (equals source unless the suite defines a variant)
-    resolution: int
+    resolution: int  # each arch says which it builds (models.Arch.check_resolution)
     classes: tuple[str, ...] = ()  # empty: every class
     path: str = ""  # imagefolder only: the folder (relative paths are under the data root)
-    n_images: int | None = None  # None: the whole set (synthetic: its default size)
-    oversample: int | None = None  # images drawn per epoch (the set repeated); None: each image once
-    sharpen: float = 0.0  # unsharp-mask amount applied to the real images (0: off)
+    n_images: int | None = checked(None, ge=1)  # None: the whole set (synthetic: its default size)
+    oversample: int | None = checked(None, ge=1)  # images drawn per epoch (the set repeated); None: each image once
+    sharpen: float = checked(0.0, ge=0)  # unsharp-mask amount applied to the real images (0: off)
 
 
 @dataclass(frozen=True)
 class ModelSpec(_Part):
     arch: str
-    z_dim: int = 100
-    ngf: int = 64
-    ndf: int = 64
+    z_dim: int = checked(100, ge=1)
+    ngf: int = checked(64, ge=1)
+    ndf: int = checked(64, ge=1)
     spectral_norm: bool = False  # spectral normalisation on every D layer (archs built with it ignore this)
     # The arch's recipe revision (models.Arch.version): its layers, normalisation and initialisation. Set from the
     # registry when the suite loads, never by a suite; tests/models/test_fingerprints.py keeps it honest.
@@ -87,48 +131,107 @@ class ModelSpec(_Part):
 
 @dataclass(frozen=True)
 class TrainSpec(_Part):
-    epochs: int
-    seed: int
-    batch_size: int = 128
-    optimizer: str = "adam"  # adam | rmsprop
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
+    epochs: int = checked(ge=1)
+    seed: int = checked(ge=0)  # below SEED_LIMIT (check)
+    batch_size: int = checked(128, ge=1)  # the global batch: a multiple of processes (check)
+    optimizer: str = "adam"  # adam | rmsprop (names in train.recipes, checked by the suite)
+    lr_g: float = checked(2e-4, gt=0)
+    lr_d: float = checked(2e-4, gt=0)
+    beta1: float = checked(0.5, ge=0, lt=1)
+    beta2: float = checked(0.999, ge=0, lt=1)
     lr_schedule: str = "none"  # none | cosine | exponential, over the job's epochs
-    n_critic: int = 1  # D steps per G step
-    label_smoothing: float = 0.0  # one-sided: D's target for real images is 1 - label_smoothing
-    ema: float = 0.0  # decay of an exponential moving average of G's weights (0: off); scored when on
+    n_critic: int = checked(1, ge=1)  # D steps per G step
+    label_smoothing: float = checked(0.0, ge=0, lt=1)  # one-sided: D's target for real images is 1 - label_smoothing
+    ema: float = checked(0.0, ge=0, lt=1)  # decay of an EMA of G's weights (0: off); scored when on
     augment: str = "none"  # none | diffaugment | cutmix | saturation
-    gp_weight: float = 10.0  # gradient-penalty weight (wasserstein-gp)
-    clip_value: float = 0.01  # critic weight clipping (wasserstein)
-    processes: int = 1  # DDP ranks training this one job; batch_size is the global batch, split across them
-    precision: str = "tf32"  # fp32 | tf32 | bf16 (harness/core/precision.py)
+    gp_weight: float = checked(10.0, ge=0)  # gradient-penalty weight (wasserstein-gp)
+    clip_value: float = checked(0.01, ge=0)  # critic weight clipping (wasserstein)
+    processes: int = checked(1, ge=1)  # DDP ranks training this one job; batch_size is the global batch, split
+    precision: str = checked("tf32", choices=PRECISIONS)  # harness/core/precision.py
     cuda_graph: bool = True  # on a GPU, replay the step as a CUDA graph (harness/train/graphs.py); no effect on a CPU
     # The loss (a name in harness.train.objectives.OBJECTIVES): the arch's own unless the suite sets one; always
     # resolved when the suite loads ("" only in a spec that was never resolved).
     objective: str = ""
     LATER = ("objective",)
 
+    def check(self, where: str) -> None:
+        super().check(where)
+        check_seed(self.seed, where)
+        if self.batch_size % self.processes:
+            raise ConfigError(
+                f"{where}.batch_size: {self.batch_size} does not split over {self.processes} processes (it is the "
+                f"global batch); use a multiple of {self.processes}"
+            )
+
+
+def check_seed(seed: int, where: str) -> None:
+    if not seed >= 0:
+        raise ConfigError(f"{where}.seed: must be ≥ 0, got {seed}")
+    if seed >= SEED_LIMIT:
+        raise ConfigError(f"{where}.seed: {seed} is too large; use a seed below 2**32")
+
 
 @dataclass(frozen=True)
 class EvalSpec(_Part):
     # The defaults are the fid10k-train protocol (harness/config/protocols.py).
-    every: int = 0  # also score every k epochs (0: only at the end)
-    n_samples: int = 10000  # generated images per score
-    curve_samples: int | None = None  # fewer samples for epochs before the last (FID-vs-epoch); None: n_samples
-    metrics: tuple[str, ...] = DEFAULT_METRICS
-    kid_subset_size: int = 1000
-    kid_subsets: int = 100
-    ref_split: str = "train"  # the real images scored against: the job's dataset and classes, this split
-    ref_size: int | None = None  # real images in the reference set (None: the whole split)
-    isc_splits: int = 10
-    prc_neighborhood: int = 3
-    batch_size: int = 64
-    dc_neighborhood: int = DC_NEIGHBORHOOD  # density/coverage's k (Naeem et al. 2020 recommend 5)
+    every: int = checked(0, ge=0)  # also score every k epochs (0: only at the end)
+    n_samples: int = checked(10000, ge=2)  # generated images per score
+    # Fewer samples for epochs before the last (FID-vs-epoch); None: n_samples.
+    curve_samples: int | None = checked(None, ge=2)
+    metrics: tuple[str, ...] = DEFAULT_METRICS  # names in METRICS (check)
+    kid_subset_size: int = checked(1000, ge=2)  # at most n_samples and the reference set (check, check_sizes)
+    kid_subsets: int = checked(100, ge=1)
+    # The real images scored against: the job's dataset and classes, this split.
+    ref_split: str = checked("train", choices=("train", "test"))
+    ref_size: int | None = checked(None, ge=2)  # real images in the reference set (None: the whole split)
+    isc_splits: int = checked(10, ge=1)
+    prc_neighborhood: int = checked(3, ge=1)
+    batch_size: int = checked(64, ge=1)
+    dc_neighborhood: int = checked(DC_NEIGHBORHOOD, ge=1)  # density/coverage's k (Naeem et al. 2020 recommend 5)
     # The final score computed this many times, each from fresh noise against the same cached reference: the score's
     # own sampling error, measured apart from seed-to-seed variance (the final numbers are the repeats' mean).
-    repeats: int = 1
+    repeats: int = checked(1, ge=1)
+    KEY = "eval."
+
+    def check(self, where: str) -> None:
+        """The ranges, then what the metrics asked for need of the sample counts."""
+        bad = [m for m in self.metrics if m not in METRICS]
+        if bad:
+            raise ConfigError(f"{where}.eval.metrics: unknown metric {bad[0]!r}; valid: {', '.join(METRICS)}")
+        super().check(where)
+        n, where = self.n_samples, f"{where}.eval"
+        if "isc" in self.metrics and n < self.isc_splits:
+            raise ConfigError(f"{where}.n_samples: {n} < eval.isc_splits {self.isc_splits}; IS needs more")
+        if self.curve_samples is not None:
+            self._check_curve(f"{where}.curve_samples")
+        if "kid" in self.metrics and self.kid_subset_size > n:
+            raise ConfigError(
+                f"{where}.kid_subset_size: {self.kid_subset_size} > eval.n_samples {n}; KID draws subsets of that "
+                f"size from the samples: set kid_subset_size ≤ {n}"
+            )
+        for metric, k, name, what in self.neighbourhoods():
+            if metric in self.metrics and n <= k:
+                raise ConfigError(
+                    f"{where}.n_samples: {n} ≤ eval.{name} {k}; {what} needs more samples than neighbours"
+                )
+
+    def neighbourhoods(self) -> list[tuple[str, int, str, str]]:
+        return [
+            ("prc", self.prc_neighborhood, "prc_neighborhood", "precision/recall"),
+            ("coverage", self.dc_neighborhood, "dc_neighborhood", "density/coverage"),
+        ]
+
+    def _check_curve(self, where: str) -> None:
+        """curve_samples must suit every metric the curve computes, like n_samples."""
+        c = self.curve_samples
+        needs = {"kid": (self.kid_subset_size, "eval.kid_subset_size"), "isc": (self.isc_splits, "eval.isc_splits")}
+        needs["prc"] = (self.prc_neighborhood + 1, "eval.prc_neighborhood + 1")
+        needs["coverage"] = (self.dc_neighborhood + 1, "eval.dc_neighborhood + 1")
+        for metric, (least, what) in needs.items():
+            if metric in self.metrics and c < least:
+                raise ConfigError(f"{where}: {c} < {what} {least}; raise curve_samples or drop {metric}")
+        if c > self.n_samples:
+            raise ConfigError(f"{where}: {c} > eval.n_samples {self.n_samples}; the curve is the cheaper score")
 
     def _id_values(self, bare: bool) -> dict[str, Any]:
         # Health metrics measure the samples every other score measures and change no other number: asking for

@@ -1,1 +1,1 @@
-"""Scoring: the torch-fidelity adapter, FID/KID from Inception features, cached references, health metrics."""
+"""Scoring: a generator under a protocol, the torch-fidelity adapter, FID/KID from features, references, health."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from harness.config import protocols
+from harness.config import protocols, sizes
 from harness.config.specs import DEFAULT_METRICS, EvalSpec, JobSpec
 from harness.core.errors import ConfigError, Damaged
 from harness.data import ImageSet, load_dataset, subsample
@@ -44,15 +44,10 @@ def reference(job: JobSpec, spec: EvalSpec, data_root: Path, train: ImageSet | N
 
 
 def check_sizes(job: JobSpec, spec: EvalSpec, n_reference: int) -> None:
-    """Refuse sample counts a metric cannot use, rather than computing a number that means nothing."""
-    if "kid" in spec.metrics and spec.kid_subset_size > n_reference:
-        raise ConfigError(
-            f"{job.job_id}: eval.kid_subset_size {spec.kid_subset_size} > {n_reference} reference images; lower it"
-        )
-    if "prc" in spec.metrics and min(spec.n_samples, n_reference) <= spec.prc_neighborhood:
-        raise ConfigError(f"{job.job_id}: precision/recall needs more than {spec.prc_neighborhood} images per set")
-    if "coverage" in spec.metrics and min(spec.n_samples, n_reference) <= spec.dc_neighborhood:
-        raise ConfigError(f"{job.job_id}: density/coverage needs more than {spec.dc_neighborhood} images per set")
+    """Refuse sample counts a metric cannot use, rather than computing a number that means nothing: the protocol's
+    own rules, and the reference set as built (config/sizes)."""
+    spec.check(job.job_id)
+    sizes.check_sizes(job.job_id, e=spec, n_reference=n_reference, reference_from="as built")
 
 
 def num_classes(job: JobSpec, data_classes: int) -> int:

@@ -1,1 +1,1 @@
-"""Where jobs run: one job end to end (runner), local processes, SLURM arrays, and what a person sees meanwhile."""
+"""Where jobs run: a job or a seed group end to end (runner), local processes, SLURM arrays, signals, progress."""

@@ -1,4 +1,5 @@
-"""Run one JobSpec in its run directory: status, data, training (resumed if interrupted), scoring, final record."""
+"""Run one JobSpec, or seeds of one configuration as lanes (run_lanes), each in its own run directory: status, data,
+training (resumed if interrupted), scoring, final record."""
 
 import contextlib
 import dataclasses
@@ -12,8 +13,9 @@ import torch
 from accelerate import Accelerator
 
 from harness import __version__
+from harness.config.sizes import check_sizes
 from harness.config.specs import JobSpec
-from harness.core.errors import ConfigError, HarnessError, explain_os_error
+from harness.core.errors import HarnessError, explain_os_error
 from harness.data import ImageSet, load_dataset, sharpen
 from harness.eval import scoring
 from harness.models import ARCHS
@@ -22,7 +24,8 @@ from harness.store.runs import DIVERGED, DONE, FAILED, FINISHED, INTERRUPTED, RU
 from harness.train import checkpoint, samples, tracking
 from harness.train.distributed import StopRequest
 from harness.train.lanes import Unbatchable, train_lanes
-from harness.train.loop import Diverged, Interrupted, NoProgress, Progress, Scorer, build, train
+from harness.train.loop import Diverged, Interrupted, NoProgress, Progress, Scorer, train
+from harness.train.state import build_generator
 
 
 def make_scorer(job: JobSpec, data: ImageSet, data_root: Path, accelerator: Accelerator) -> tuple[Scorer, dict]:
@@ -43,11 +46,9 @@ def make_scorer(job: JobSpec, data: ImageSet, data_root: Path, accelerator: Acce
 
 
 def check_batch(job: JobSpec, data: ImageSet) -> None:
-    per_epoch = job.data.oversample or len(data)
-    if job.train.batch_size > per_epoch:
-        raise ConfigError(
-            f"batch_size {job.train.batch_size} > {per_epoch} training images per epoch; lower batch_size"
-        )
+    """The batch against the training set as read (a folder's size is known only now)."""
+    per_epoch, source = (job.data.oversample, "oversample") if job.data.oversample else (len(data), "as read")
+    check_sizes(job.job_id, job.train.batch_size, per_epoch, source)
 
 
 def environment() -> dict[str, str]:
@@ -91,7 +92,7 @@ def summarise(job: JobSpec, run: RunDir, proto: dict[str, Any] | None, device: s
 
 def final_samples(job: JobSpec, run: RunDir, num_classes: int) -> None:
     """At the end: a latent-interpolation strip, and for conditional archs a grid with one row per class."""
-    G = build(job, num_classes).G
+    G = build_generator(job, num_classes)
     checkpoint.load_generator(run, G, use_ema=job.train.ema > 0)
     seed, z_dim = job.train.seed, job.model.z_dim
     conditional = ARCHS.get(job.model.arch).conditional

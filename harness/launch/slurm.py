@@ -147,8 +147,9 @@ def directives(a: Array, o: SbatchOptions, where: Where) -> list[str]:
 
 
 def launch_lines(a: Array, o: SbatchOptions, where: Where, python: str) -> list[str]:
-    """The body of launch_job(): run the job whose id is $1. One node: `harness run-job` (which starts the ranks
-    itself). Several nodes: srun puts one accelerate launcher on each node, ranked by SLURM_NODEID."""
+    """The body of launch_job(): run the unit $1 (a job id, or ids of seeds as lanes, comma-separated). One node:
+    `harness run-job` (which starts the ranks itself). Several nodes (always one job): srun puts one accelerate
+    launcher on each node, ranked by SLURM_NODEID."""
     q = shlex.quote
     options = f"--results {q(str(where.results))} --data-root {q(str(where.data_root))} --device {q(where.device)}"
     options += f" --threads {max(1, o.cpus_per_task // a.per_task(o))}"  # packed jobs share the task's CPUs

@@ -14,9 +14,18 @@ from typing import Any
 import yaml
 
 from harness.config.protocols import PRESETS
-from harness.config.specs import METRICS, DataSpec, EvalSpec, JobSpec, ModelSpec, TrainSpec, is_safe_name, is_slurm_word
+from harness.config.sizes import check_sizes
+from harness.config.specs import (
+    DataSpec,
+    EvalSpec,
+    JobSpec,
+    ModelSpec,
+    TrainSpec,
+    check_seed,
+    is_safe_name,
+    is_slurm_word,
+)
 from harness.core.errors import ConfigError
-from harness.core.precision import PRECISIONS
 from harness.data import DATASETS, check_classes, check_data, size_bound
 from harness.models import ARCHS
 from harness.train import tracking
@@ -29,7 +38,6 @@ TOP_KEYS = (
 )  # fmt: skip
 MATRIX_KEYS = ("arch", "dataset", "resolution", "epochs", "seed")
 MATRIX_DEFAULTS = {"resolution": [32], "seed": [0]}
-SEED_LIMIT = 2**32  # data order seeds generators with seed * 1_000_003 + epoch, which must fit in 64 bits
 DATASET_KEYS = ("source", "classes", "path", "n_images")
 
 
@@ -59,7 +67,7 @@ class Suite:
     trackers: tuple[str, ...] = ()  # Accelerate trackers each job also logs to: a view of the records, not in job ids
     slurm: dict[str, Any] = dataclasses.field(default_factory=dict)  # its array tasks' resources (`harness submit`)
     sets: tuple[str, ...] = ()  # the --set overrides it was loaded with
-    resolved: str = ""  # with sets: the suite as run, overrides applied, as YAML (store.write_resolved keeps it)
+    resolved: str = ""  # with sets: the suite as run, overrides applied, as YAML (store.runs.write_resolved keeps it)
 
 
 def _check_keys(mapping: Any, valid: typing.Iterable[str], where: str) -> dict:
@@ -238,86 +246,19 @@ class Expander:
         return {"source": label}
 
 
-def _positive(value: float, where: str, minimum: float = 1) -> None:
-    if not value >= minimum:  # NaN too
-        raise ConfigError(f"{where}: must be ≥ {minimum}, got {value}")
-
-
 def validate(job: JobSpec, where: str) -> None:
-    """Combinations that cannot run, caught before anything trains."""
-    t, e = job.train, job.eval
+    """Combinations that cannot run, caught before anything trains: each spec's own ranges and rules (config/specs),
+    the names the registries hold, and the sizes a suite alone can tell (config/sizes)."""
     if not is_safe_name(job.data.label):
         raise ConfigError(
             f"{where}.dataset: {job.data.label!r} is not a usable name; use letters, digits, '.', '+', '-'"
         )
-    _positive(t.epochs, f"{where}.epochs")
-    _positive(t.batch_size, f"{where}.batch_size")
-    _check_seed(t.seed, where)
-    for key in ("lr_g", "lr_d"):
-        if not getattr(t, key) > 0:
-            raise ConfigError(f"{where}.{key}: must be > 0, got {getattr(t, key)}")
-    for key in ("beta1", "beta2"):
-        if not 0 <= getattr(t, key) < 1:
-            raise ConfigError(f"{where}.{key}: must be in [0, 1), got {getattr(t, key)}")
-    for key in ("z_dim", "ngf", "ndf"):
-        _positive(getattr(job.model, key), f"{where}.{key}")
+    for part in (job.train, job.model, job.data):
+        part.check(where)
     for key, registry in _CHOICES.items():
-        registry.get(getattr(t, key), f"{where}.{key}")
+        registry.get(getattr(job.train, key), f"{where}.{key}")
     _check_objective(job, where)
-    _positive(t.n_critic, f"{where}.n_critic")
-    _positive(t.processes, f"{where}.processes")
-    if t.precision not in PRECISIONS:
-        raise ConfigError(f"{where}.precision: {t.precision!r}; valid: {', '.join(PRECISIONS)}")
-    if t.batch_size % t.processes:
-        raise ConfigError(
-            f"{where}.batch_size: {t.batch_size} does not split over {t.processes} processes (it is the global batch); "
-            f"use a multiple of {t.processes}"
-        )
-    for key in ("label_smoothing", "ema"):
-        if not 0 <= getattr(t, key) < 1:
-            raise ConfigError(f"{where}.{key}: must be in [0, 1), got {getattr(t, key)}")
-    for key in ("gp_weight", "clip_value"):
-        _positive(getattr(t, key), f"{where}.{key}", 0)
-    if job.data.oversample is not None:
-        _positive(job.data.oversample, f"{where}.oversample")
-    if job.data.n_images is not None:
-        _positive(job.data.n_images, f"{where}.n_images")
-    _positive(job.data.sharpen, f"{where}.sharpen", 0)
-    bad = [m for m in e.metrics if m not in METRICS]
-    if bad:
-        raise ConfigError(f"{where}.eval.metrics: unknown metric {bad[0]!r}; valid: {', '.join(METRICS)}")
-    _positive(e.every, f"{where}.eval.every", 0)
-    _positive(e.n_samples, f"{where}.eval.n_samples", 2)
-    _positive(e.batch_size, f"{where}.eval.batch_size")
-    if e.ref_split not in ("train", "test"):
-        raise ConfigError(f"{where}.eval.ref_split: {e.ref_split!r}; valid: train, test")
-    if e.ref_size is not None:
-        _positive(e.ref_size, f"{where}.eval.ref_size", 2)
-    _positive(e.prc_neighborhood, f"{where}.eval.prc_neighborhood")
-    _positive(e.dc_neighborhood, f"{where}.eval.dc_neighborhood")
-    _positive(e.repeats, f"{where}.eval.repeats")
-    _positive(e.isc_splits, f"{where}.eval.isc_splits")
-    _positive(e.kid_subsets, f"{where}.eval.kid_subsets")
-    _positive(e.kid_subset_size, f"{where}.eval.kid_subset_size", 2)
-    if "isc" in e.metrics and e.n_samples < e.isc_splits:
-        raise ConfigError(f"{where}.eval.n_samples: {e.n_samples} < eval.isc_splits {e.isc_splits}; IS needs more")
-    if e.curve_samples is not None:
-        _check_curve(e, f"{where}.eval.curve_samples")
-    if "kid" in e.metrics and e.kid_subset_size > e.n_samples:
-        raise ConfigError(
-            f"{where}.eval.kid_subset_size: {e.kid_subset_size} > eval.n_samples {e.n_samples}; KID draws subsets "
-            f"of that size from the samples: set kid_subset_size ≤ {e.n_samples}"
-        )
-    if "prc" in e.metrics and e.n_samples <= e.prc_neighborhood:
-        raise ConfigError(
-            f"{where}.eval.n_samples: {e.n_samples} ≤ eval.prc_neighborhood {e.prc_neighborhood}; precision/recall "
-            "needs more samples than neighbours"
-        )
-    if "coverage" in e.metrics and e.n_samples <= e.dc_neighborhood:
-        raise ConfigError(
-            f"{where}.eval.n_samples: {e.n_samples} ≤ eval.dc_neighborhood {e.dc_neighborhood}; density/coverage "
-            "needs more samples than neighbours"
-        )
+    job.eval.check(where)
     _check_sizes(job, where)
 
 
@@ -334,63 +275,21 @@ def _check_objective(job: JobSpec, where: str) -> None:
 
 def _check_run(t: TrainSpec, where: str) -> None:
     """What validate checks of the epochs and seed: all that differs between jobs of one configuration."""
-    _positive(t.epochs, f"{where}.epochs")
-    _check_seed(t.seed, where)
-
-
-def _check_seed(seed: int, where: str) -> None:
-    _positive(seed, f"{where}.seed", 0)
-    if seed >= SEED_LIMIT:
-        raise ConfigError(f"{where}.seed: {seed} is too large; use a seed below 2**32")
+    if not t.epochs >= 1:
+        raise ConfigError(f"{where}.epochs: must be ≥ 1, got {t.epochs}")
+    check_seed(t.seed, where)
 
 
 def _check_sizes(job: JobSpec, where: str) -> None:
-    """Batches and reference sets larger than the data can hold, refused when the suite alone tells."""
-    t, e, d = job.train, job.eval, job.data
+    """The size rules with the sizes the suite tells: images per epoch, and the reference set's bound."""
+    d = job.data
     bound = size_bound(d)
     held = "n_images" if d.n_images is not None else f"{d.source}'s default size"
-    if d.oversample is not None and t.batch_size > d.oversample:
-        raise ConfigError(
-            f"{where}.batch_size: {t.batch_size} > oversample {d.oversample} images per epoch; "
-            "lower batch_size or raise oversample"
-        )
-    if d.oversample is None and bound is not None and t.batch_size > bound:
-        raise ConfigError(
-            f"{where}.batch_size: {t.batch_size} > {bound} training images per epoch ({held}); "
-            "lower batch_size or raise n_images"
-        )
-    if e.ref_size is not None and (bound is None or e.ref_size < bound):
-        bound, held = e.ref_size, "eval.ref_size"
-    if bound is None:
-        return
-    if "kid" in e.metrics and e.kid_subset_size > bound:
-        raise ConfigError(
-            f"{where}.eval.kid_subset_size: {e.kid_subset_size} > {bound} reference images ({held}); KID draws "
-            f"subsets of that size from them: set kid_subset_size ≤ {bound}"
-        )
-    if "prc" in e.metrics and bound <= e.prc_neighborhood:
-        raise ConfigError(
-            f"{where}.eval.prc_neighborhood: {e.prc_neighborhood} ≥ {bound} reference images ({held}); "
-            "precision/recall needs more images than neighbours"
-        )
-    if "coverage" in e.metrics and bound <= e.dc_neighborhood:
-        raise ConfigError(
-            f"{where}.eval.dc_neighborhood: {e.dc_neighborhood} ≥ {bound} reference images ({held}); "
-            "density/coverage needs more images than neighbours"
-        )
-
-
-def _check_curve(e: EvalSpec, where: str) -> None:
-    """curve_samples must suit every metric the curve computes, like n_samples."""
-    _positive(e.curve_samples, where, 2)
-    needs = {"kid": (e.kid_subset_size, "eval.kid_subset_size"), "isc": (e.isc_splits, "eval.isc_splits")}
-    needs["prc"] = (e.prc_neighborhood + 1, "eval.prc_neighborhood + 1")
-    needs["coverage"] = (e.dc_neighborhood + 1, "eval.dc_neighborhood + 1")
-    for metric, (least, what) in needs.items():
-        if metric in e.metrics and e.curve_samples < least:
-            raise ConfigError(f"{where}: {e.curve_samples} < {what} {least}; raise curve_samples or drop {metric}")
-    if e.curve_samples > e.n_samples:
-        raise ConfigError(f"{where}: {e.curve_samples} > eval.n_samples {e.n_samples}; the curve is the cheaper score")
+    per_epoch, per_epoch_from = (d.oversample, "oversample") if d.oversample is not None else (bound, held)
+    ref, ref_from = (bound, held)
+    if job.eval.ref_size is not None and (bound is None or job.eval.ref_size < bound):
+        ref, ref_from = job.eval.ref_size, "eval.ref_size"
+    check_sizes(where, job.train.batch_size, per_epoch, per_epoch_from, job.eval, ref, ref_from)
 
 
 def expand(raw: Any, name: str) -> Suite:

@@ -1,1 +1,1 @@
-"""From records to answers: per-config statistics, comparisons with uncertainty, health flags, tables and plots."""
+"""From records to answers: per-config statistics, comparisons with uncertainty, health flags, tables, plots, files."""

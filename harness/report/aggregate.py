@@ -1,4 +1,4 @@
-"""Validated run records (store.read_runs) -> tidy pandas frames: one row per job, one row per (job, epoch) for
+"""Validated run records (store.runs.read_runs) -> tidy pandas frames: one row per job, one row per (job, epoch) for
 curves, one per score, and the damaged runs left out of them."""
 
 import dataclasses

@@ -1,6 +1,6 @@
 """The report's figures, each as PNG and SVG: FID vs epoch (mean over seeds, 95% CI band from 3 seeds), final FID by
 configuration per dataset (95% CI bars), the pairwise significance matrix per group, time to FID (training seconds
-vs FID), and D/G losses."""
+vs FID), D/G losses, and a montage of each configuration's samples."""
 
 import io
 from pathlib import Path

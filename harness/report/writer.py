@@ -1,5 +1,5 @@
-"""Frames -> summary.csv (jobs), configs.csv (statistics by configuration), summary.md, headline.tex (booktabs) and
-the plots (plots.py) in a results folder."""
+"""Frames -> summary.csv (jobs), configs.csv (statistics by configuration), scores.csv, damaged.csv, summary.md,
+headline.tex (booktabs), the plots (plots.py) and report.html (html.py) in a results folder."""
 
 from pathlib import Path
 
@@ -133,8 +133,8 @@ def write_report(root: Path, out: Path | None = None, detect: float | None = Non
 
 
 def resolved_suites(root: Path, runs: list) -> list[tuple[str, str, int]]:
-    """The suites run here with --set (store.write_resolved): (path relative to root, the overrides, how many of the
-    jobs reported here it defines). A file that no longer loads is listed with -1 jobs."""
+    """The suites run here with --set (store.runs.write_resolved): (path relative to root, the overrides, how many of
+    the jobs reported here it defines). A file that no longer loads is listed with -1 jobs."""
     from harness.core.errors import ConfigError
     from harness.plan.suite import load_suite
     from harness.store.runs import RESOLVED_GLOB

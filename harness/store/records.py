@@ -1,4 +1,4 @@
-"""The checks every run record passes when it is read back (store.RunDir is the one door): a file that is not what
+"""The checks every run record passes when it is read back (store.runs.RunDir is the one door): a file that is not what
 the harness writes, or that belongs to another job, is Damaged, naming the file and what to do. Nothing here
 reads a file; these functions judge the parsed contents."""
 

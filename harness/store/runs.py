@@ -1,6 +1,7 @@
-"""The results layout: results/<suite>/<job_id>/ holds spec.json, status.json, metrics.jsonl, final.json,
-samples/ and checkpoint.pt (with checkpoint.prev.pt, the one before). Every file is written atomically;
-metrics.jsonl is appended to, and a resume moves records past its checkpoint to metrics.dropped.jsonl. One process
+"""The results layout: results/<suite>/<job_id>/ holds spec.json, status.json, metrics.jsonl, scores.jsonl
+(re-scores), final.json, samples/, snapshots/ (G at scored epochs), checkpoint.pt (with checkpoint.prev.pt, the one
+before), run.log and, while a stop is asked for, STOP. Every file is written atomically; the .jsonl files are
+appended to, and a resume moves records past its checkpoint to metrics.dropped.jsonl. One process
 at a time holds a job (RunDir.claim)."""
 
 import contextlib

@@ -1,11 +1,12 @@
-"""Where the random numbers inside a step's losses come from: DiffAugment's and CutMix's parameters, WGAN-GP's
-interpolation weights.
+"""Where a step's random numbers past the noise come from: DiffAugment's parameters and WGAN-GP's interpolation
+weights inside the losses, CutMix's and saturation's on the real batch before them.
 
 A separate job draws them from torch's global generator as it reaches each one (Live()). Seed lanes cannot: vmap
 traces the loss once for all K lanes, and each lane must draw from its own generator, in the order a separate job of
 its seed draws. So a LaneStep first records the sequence of draws the loss makes (Record: shapes and kinds only, on
 one lane's shapes, with a stand-in D), draws that sequence from every lane's generator (for_lanes), and replays each
-lane's own numbers inside vmap (Replay). The sequence depends only on shapes, so it is recorded once per batch shape."""
+lane's own numbers inside vmap (Replay). The real batch's augmentations run per lane before vmap, drawing live from
+the lane's generator. The sequence depends only on shapes, so it is recorded once per batch shape."""
 
 from dataclasses import dataclass
 

@@ -1,5 +1,5 @@
 """What training holds and scoring reads: the nets, optimisers, schedules and EMA of one job (TrainState), built from
-its spec (build), and the generator alone (build_generator) for a stage that only samples."""
+its spec (build), and the generator alone (build_generator) for what only samples: final grids, re-scoring."""
 
 from dataclasses import dataclass
 
