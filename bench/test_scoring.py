@@ -1,6 +1,6 @@
 """Inception features of 16 CIFAR-sized images on the CPU, the cost every score pays per image: the harness's path
 (its extractor built once, channels-last, batches of evaluate.CPU_BATCH) against torch-fidelity's own (contiguous,
-the default batch of 64). Both give the same features to float rounding (tests/test_evaluate.py)."""
+the default batch of 64). Both give the same features to float rounding (tests/eval/test_evaluate.py)."""
 
 import torch
 

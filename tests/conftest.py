@@ -39,12 +39,12 @@ LONGEST_FIRST = [
     "tests/test_smoke.py",
     "tests/test_bad_input.py",
     "tests/test_faults.py",
-    "tests/test_evaluate.py",
+    "tests/eval/test_evaluate.py",
     "tests/models/test_learning.py",
     "tests/test_zoo.py",
     "tests/test_concurrency.py",
     "tests/test_cli.py",
-    "tests/test_distributed.py",
+    "tests/train/test_distributed.py",
 ]
 
 

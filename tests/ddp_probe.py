@@ -1,5 +1,5 @@
-"""Run by tests/test_distributed.py under `accelerate launch --num_processes 2`: one real training step of a tiny job
-through the trainer's own prepare() and Step, reporting what each rank saw to a JSON file."""
+"""Run by tests/train/test_distributed.py under `accelerate launch --num_processes 2`: one real training step of a
+tiny job through the trainer's own prepare() and Step, reporting what each rank saw to a JSON file."""
 
 import hashlib
 import json

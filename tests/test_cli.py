@@ -94,7 +94,7 @@ def test_killed_mid_epoch_run_resumes_from_the_last_checkpoint(tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_report_prints_a_cut_by_group_metric_and_filter(tmp_path):
-    from tests.test_report import fake_run
+    from tests.report.test_writer import fake_run
 
     for seed, fid in ((0, 100.0), (1, 110.0)):
         fake_run(tmp_path, seed, fid)

@@ -73,7 +73,7 @@ def test_killed_at_each_point_the_job_resumes_and_ends_as_if_never_killed(tmp_pa
     [reference] = iter_runs(straight)
     # Equal to float rounding: separate CPU processes have once, in CI, differed by 2e-7 relative from their first
     # step (a multithreaded kernel's reduction order, not a resume: the killed run's epoch 1 was its own). A resume
-    # within one process is bit-identical (tests/test_trainer.py).
+    # within one process is bit-identical (tests/train/test_loop.py).
     expected = [{k: pytest.approx(v, rel=1e-5) for k, v in r.items()} for r in _without_timing(reference.metrics())]
     assert _without_timing(records) == expected
 

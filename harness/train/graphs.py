@@ -12,7 +12,7 @@ graph-captured job trains on exactly the steps an eager one does.
 
 Where a step cannot be captured (no CUDA device, several DDP ranks, or the capture itself fails) the job trains
 eagerly and the reason is logged. Graphs change speed, not the computation: on a GPU the same kernels run, up to the
-rounding of kernels whose reduction order varies between streams (tests/test_graphs.py: 1e-4 after 6 steps)."""
+rounding of kernels whose reduction order varies between streams (tests/train/test_graphs.py: 1e-4 after 6 steps)."""
 
 import logging
 

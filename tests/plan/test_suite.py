@@ -11,7 +11,7 @@ from harness.config.specs import DataSpec
 from harness.core.errors import ConfigError
 from harness.plan.suite import expand, load_suite
 
-SUITES = Path(__file__).resolve().parents[1] / "suites"
+SUITES = Path(__file__).resolve().parents[2] / "suites"
 
 
 def suite(**top) -> dict:

@@ -11,7 +11,7 @@ from PIL import Image
 from harness.report.writer import write_report
 from harness.store.runs import FAILED
 from tests.conftest import write_pngs
-from tests.test_report import fake_run
+from tests.report.test_writer import fake_run
 
 
 @pytest.fixture
