@@ -1,4 +1,4 @@
-"""Where the time of a 50k-sample FID goes on a GPU: the Inception forward pass (fp32 vs TF32) and the trace of
+"""Where the time of a 50k-sample FID goes on a GPU: the Inception forward pass (fp32, TF32, bf16) and the trace of
 sqrt(S1 S2) (torch-fidelity's general eigvals vs the two symmetric eigendecompositions of harness/eval/distances.py).
 
     python bench/fid_parts.py            # needs a CUDA device; no Inception weights (torchvision's InceptionV3,
@@ -10,6 +10,8 @@ import time
 import torch
 import torchvision
 
+from harness.core import precision
+from harness.core.precision import PRECISIONS
 from harness.eval.distances import trace_sqrt_product
 
 DIM, BATCH, SAMPLES = 2048, 500, 50_000
@@ -40,11 +42,10 @@ def main() -> None:
     print(f"tr sqrt(S1 S2), {DIM} dims fp64: eigvals {general:.3f} s, symmetric {symmetric:.3f} s, rel diff {rel:.1e}")
     net = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False).to(device).eval()
     x = torch.rand(BATCH, 3, 299, 299, device=device)
-    for tf32 in (False, True):
-        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
-        with torch.no_grad():
+    for mode in PRECISIONS:  # the protocol's extractor_precision: fp32 (exact), tf32, bf16 (opt-in, named apart)
+        with precision.flags(mode), precision.autocast(mode, device), torch.no_grad():
             t = seconds(lambda: net(x))
-        print(f"InceptionV3, {BATCH} x 299 px, tf32={tf32}: {t:.3f} s, {t * SAMPLES / BATCH:.1f} s per {SAMPLES:,}")
+        print(f"InceptionV3, {BATCH} x 299 px, {mode}: {t:.3f} s, {t * SAMPLES / BATCH:.1f} s per {SAMPLES:,}")
 
 
 if __name__ == "__main__":

@@ -7,12 +7,13 @@ import json
 from typing import Any
 
 from harness.config.specs import EvalSpec, JobSpec
+from harness.core.precision import PRECISIONS
 from harness.core.registry import Registry
 
 # The EvalSpec fields that define a protocol (`every`, `metrics` and `batch_size` do not change a number).
 FIELDS = (
     "n_samples", "ref_split", "ref_size", "kid_subset_size", "kid_subsets", "isc_splits", "prc_neighborhood",
-    "dc_neighborhood",
+    "dc_neighborhood", "extractor_precision",
 )  # fmt: skip
 DEFAULT = "fid10k-train"
 # Subset sizes of the health metrics (harness/eval/health.py), fixed so a number never depends on the machine:
@@ -23,9 +24,13 @@ PRESETS: Registry[dict[str, Any]] = Registry("protocol")
 
 
 def _preset(name: str, n_samples: int, ref_split: str = "train", ref_size: int | None = None, **kid: int) -> None:
+    """A protocol in strict float32 (`name`), and the same with the extractor in TF32 and in bfloat16 (`name-tf32`,
+    `name-bf16`): faster on a GPU, never the same numbers, so never the same name or cached reference."""
     values = {"n_samples": n_samples, "ref_split": ref_split, "ref_size": ref_size, "kid_subset_size": 1000}
     values |= {"kid_subsets": 100, "isc_splits": 10, "prc_neighborhood": 3, "dc_neighborhood": 5, **kid}
-    PRESETS.register(name)(values)
+    for precision in PRECISIONS:
+        suffix = "" if precision == "fp32" else f"-{precision}"
+        PRESETS.register(name + suffix)({**values, "extractor_precision": precision})
 
 
 _preset("fid10k-train", 10_000)  # the default: 10k samples vs the job's whole training set
@@ -64,6 +69,7 @@ def describe(job: JobSpec, spec: EvalSpec, n_reference: int, weights_id: str, co
         },  # fmt: skip
         "n_samples": spec.n_samples,
         "extractor": f"inception-v3-compat:{weights_id}",
+        **({"extractor_precision": spec.extractor_precision} if spec.extractor_precision != "fp32" else {}),
         "resize": "torch-fidelity's TF-compatible bilinear to 299x299",
         "kid_subset_size": spec.kid_subset_size,
         "kid_subsets": spec.kid_subsets,

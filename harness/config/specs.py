@@ -191,6 +191,9 @@ class EvalSpec(_Part):
     # The final score computed this many times, each from fresh noise against the same cached reference: the score's
     # own sampling error, measured apart from seed-to-seed variance (the final numbers are the repeats' mean).
     repeats: int = checked(1, ge=1)
+    # Inception's arithmetic: strict float32 (the default: the numbers torch-fidelity gives), or TF32 / bfloat16 for
+    # speed on a GPU. Part of the protocol's name and of the reference cache key, so fast and exact scores never mix.
+    extractor_precision: str = checked("fp32", choices=PRECISIONS)
     KEY = "eval."
 
     def check(self, where: str) -> None:
@@ -242,7 +245,7 @@ class EvalSpec(_Part):
 
 
 # Eval fields added after jobs had run, with the value every earlier job implicitly had: left out of the id there.
-IMPLICIT_EVAL = {"dc_neighborhood": DC_NEIGHBORHOOD, "repeats": 1}
+IMPLICIT_EVAL = {"dc_neighborhood": DC_NEIGHBORHOOD, "repeats": 1, "extractor_precision": "fp32"}
 _UNSET = object()
 
 

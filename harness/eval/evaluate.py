@@ -159,13 +159,17 @@ def extractor() -> tuple[str | None, str, bool]:
     return str(path), weights_id, has_head
 
 
-def reference_key(data: DataSpec, split: str, n_images: int, weights_id: str) -> str:
-    """Everything that changes the reference features: source, files, classes, split, resolution, count, extractor."""
+def reference_key(data: DataSpec, split: str, n_images: int, weights_id: str, extractor_precision: str = "fp32") -> str:
+    """Everything that changes the reference features: source, files, classes, split, resolution, count, extractor
+    and its precision (fp32 keys are those written before the precision was a setting)."""
     # n_images too: it picks the subset a smaller reference is drawn from (and, for synthetic data, the images).
     parts = [data.source, data.path, ",".join(data.classes) or "all", split, str(data.resolution), str(n_images)]
     parts.append(str(data.n_images))
     digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
-    return f"ref-{data.source}-{split}-{data.resolution}px-n{n_images}-{digest}-w{weights_id}"
+    exact = extractor_precision == "fp32"
+    return f"ref-{data.source}-{split}-{data.resolution}px-n{n_images}-{digest}-w{weights_id}" + (
+        "" if exact else f"-{extractor_precision}"
+    )
 
 
 def fidelity_cache() -> Path:
@@ -215,7 +219,7 @@ def score(
     )
     if weights:
         kwargs["feature_extractor_weights_path"] = weights
-    wanted = Health(wanted_health, labels, spec.dc_neighborhood)
+    wanted = Health(wanted_health, labels, spec.dc_neighborhood, spec.extractor_precision)
     if reference_cached(ref_key):
         log.info(f"reference features: cached ({ref_key})")
         return _calculate(kwargs, wanted)
@@ -227,15 +231,17 @@ def score(
 
 @dataclass(frozen=True)
 class Health:
-    """The health metrics a score asks for (harness/eval/health.py), and what they need beyond the features."""
+    """The health metrics a score asks for (harness/eval/health.py), and what they need beyond the features; and the
+    extractor's precision (the protocol's, never the job's training precision)."""
 
     metrics: set[str]
     labels: tuple  # (reals' labels, fakes' labels), or (None, None)
     dc_neighborhood: int
+    extractor_precision: str = "fp32"
 
 
 def _calculate(kwargs: dict, wanted: Health) -> dict:
-    with precision.flags("fp32"):  # the extractor in strict float32, whatever the job trained in
+    with precision.flags(wanted.extractor_precision):  # TF32 off unless the protocol asks for it
         return _scores(kwargs, wanted)
 
 
@@ -290,6 +296,11 @@ def _features(input_id: int, extractor, kwargs: dict) -> dict:
     return features
 
 
+def _as_float(features: dict) -> dict:
+    """Features in float32 whatever the extractor computed in (bfloat16 under autocast): the metrics take floats."""
+    return {k: v.float() if torch.is_tensor(v) and v.dtype == torch.bfloat16 else v for k, v in features.items()}
+
+
 def _unfit(t: object, layer: str, rows: int) -> str:
     """Why t cannot be the `layer` features of `rows` images ('' when it can)."""
     width = LAYER_WIDTH.get(layer)
@@ -338,9 +349,10 @@ def _metrics(kwargs: dict, health_wanted: Health) -> dict:
     extractor = _extractor(kwargs["feature_extractor"], tuple(sorted(set(layers.values()))), kwargs)
     if not kwargs["cuda"]:
         kwargs = {**kwargs, "batch_size": min(kwargs["batch_size"], CPU_BATCH)}
-    fakes = _features(1, extractor, kwargs)
-    reals = _features(2, extractor, kwargs) if set(layers) - {"isc"} else None
     device = torch.device("cuda" if kwargs["cuda"] else "cpu")
+    with precision.autocast(health_wanted.extractor_precision, device):  # bf16: the extractor's forward only
+        fakes = _as_float(_features(1, extractor, kwargs))
+        reals = _as_float(_features(2, extractor, kwargs)) if set(layers) - {"isc"} else None
     out = {}
     if "isc" in layers:
         out |= tf.isc_featuresdict_to_metric(fakes, layers["isc"], **kwargs)

@@ -37,7 +37,7 @@ def reference(job: JobSpec, spec: EvalSpec, data_root: Path, train: ImageSet | N
     images = chosen.images
     check_sizes(job, spec, len(images))
     _, weights_id, _ = evaluate.extractor()
-    key = evaluate.reference_key(job.data, spec.ref_split, len(images), weights_id)
+    key = evaluate.reference_key(job.data, spec.ref_split, len(images), weights_id, spec.extractor_precision)
     conditional = ARCHS.get(job.model.arch).conditional
     described = protocols.describe(job, spec, len(images), weights_id, conditional)
     return Reference(images, key, described, chosen.labels if conditional else None)

@@ -78,6 +78,7 @@ CHANGES = [
     ("eval", "prc_neighborhood", 5),
     ("eval", "dc_neighborhood", 3),
     ("eval", "repeats", 3),
+    ("eval", "extractor_precision", "bf16"),
     ("eval", "batch_size", 32),
 ]
 

@@ -143,11 +143,13 @@ def _wait(predicate, timeout: float, what: str) -> None:
 def test_submit_seed_batch_trains_the_smoke_seeds_as_lanes_in_one_task_and_report_shows_both(
     slurm, tmp_path, inception_weights, monkeypatch
 ):
-    """The smoke suite as it is (its own slurm: block asks this GPU-less cluster for CPUs), its two seeds one unit:
-    one array task, one process, two lanes (two CPUs for it). One job per task is the requeue tests' path."""
+    """The smoke suite as it is (its own slurm: block asks this GPU-less cluster for one CPU a task), its two seeds
+    one unit: one array task, one process, two lanes. (Two threads for it ran 4x slower in CI, the other test worker
+    beside it: one thread per process is what a loaded 2-core node runs well.) One job per task is the requeue
+    tests' path."""
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))  # its own reference cache: other tests count theirs
     results = tmp_path / "results"
-    args = ("--results", str(results), "--seed-batch", "--cpus-per-task", "2")
+    args = ("--results", str(results), "--seed-batch")
     submitted = harness("submit", "suites/smoke.yaml", *args, env=slurm.env)
     assert submitted.returncode == 0, submitted.stderr
     assert "2 jobs in 1 tasks (1 units: seeds as lanes)" in submitted.stdout, submitted.stdout
