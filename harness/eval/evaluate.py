@@ -177,7 +177,8 @@ def fidelity_cache() -> Path:
 
 
 def reference_cached(key: str) -> bool:
-    return any(fidelity_cache().glob(f"{key}-*.pt"))
+    # The extractor's name after the key: an fp32 key is a prefix of its -tf32/-bf16 twins' keys.
+    return any(fidelity_cache().glob(f"{key}-inception-v3-compat-features-*.pt"))
 
 
 def reference_lock(key: str):

@@ -3,6 +3,7 @@ seed_batch), a job of several ranks through accelerate launch, or K single-rank 
 packed onto the device at once. And `harness run-job`: one job, or one group of seeds as lanes; idempotent."""
 
 import contextlib
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -18,6 +19,8 @@ from harness.plan.suite import Suite
 from harness.store.runs import DIVERGED, DONE, FAILED, INTERRUPTED, JobBusy, RunDir, check_writable, job_dir
 from harness.train import lanes, tracking
 from harness.train.distributed import StopRequest, launched_world_size, make_accelerator
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -144,6 +147,7 @@ def _run_single(suite, job, run, accelerator, where, progress, outcome, stop) ->
     try:
         with run.claim():
             run.stop_path.unlink(missing_ok=True)  # a request to an earlier run: this process holds the job now
+            stop.watch(run.stop_path)
             state = run_job(job, run, accelerator, where.data_root, progress, stop, suite.trackers)
     except JobBusy as e:
         state = str(e)
@@ -178,7 +182,7 @@ def _run_lanes_here(suite, unit, accelerator, where, progress, outcome, stop) ->
     sorted by its own final state. When fewer than two are left, or they cannot train together after all, each
     runs as a separate job (unless a stop has come)."""
     with contextlib.ExitStack() as claims:
-        held = _claim(unit, claims, progress, outcome)
+        held = _claim(unit, claims, progress, outcome, stop)
         if len(held) > 1:
             try:
                 return _train_as_lanes(held, accelerator, where, progress, outcome, stop)
@@ -191,7 +195,7 @@ def _run_lanes_here(suite, unit, accelerator, where, progress, outcome, stop) ->
         _run_single(suite, job, run, accelerator, where, progress, outcome, stop)
 
 
-def _claim(unit, claims: contextlib.ExitStack, progress, outcome) -> list[tuple[JobSpec, RunDir]]:
+def _claim(unit, claims: contextlib.ExitStack, progress, outcome, stop) -> list[tuple[JobSpec, RunDir]]:
     """The unit's jobs this process now holds; a job held by another process, or finished since, is sorted."""
     held = []
     for job, run in unit:
@@ -206,6 +210,7 @@ def _claim(unit, claims: contextlib.ExitStack, progress, outcome) -> list[tuple[
             progress.job_ended(job.job_id, "skipped")
         else:
             run.stop_path.unlink(missing_ok=True)  # a request to an earlier run: this process holds the job now
+            stop.watch(run.stop_path)
             held.append((job, run))
     return held
 
@@ -235,9 +240,12 @@ def _sort(outcome: Outcome, job_id: str, state: str) -> None:
 def _record(outcome: Outcome, job: JobSpec, run: RunDir, code: int) -> str:
     """Sort a job run in another process by the state it recorded (its exit code when it recorded none)."""
     state = run.state
-    if code == JobBusy.exit_code:
+    if code == JobBusy.exit_code or (code == 0 and state not in (DONE, DIVERGED)):  # a group left it to its holder
         outcome.busy.append(job.job_id)
         return "already running in another process; left to it"
+    if code == EXIT_INTERRUPTED and state not in (DONE, DIVERGED, INTERRUPTED):  # a stopped group never started it
+        outcome.not_started.append(job.job_id)
+        return "not started"
     if state in (DONE, DIVERGED, INTERRUPTED):
         _sort(outcome, job.job_id, state)
     else:
@@ -265,15 +273,19 @@ def run_group(suite: Suite, jobs: list[JobSpec], where: Where) -> int:
         lanes.check_group(jobs)
     except lanes.Unbatchable as e:
         raise ConfigError(f"--job-id: {e}; several ids must be seeds of one configuration") from None
-    pending = []
+    outcome, pending = Outcome(), []
     for job in jobs:
         run = job_dir(where.results, suite.name, job.job_id)
-        if not _finished(job, run):
-            pending.append((job, run))
+        try:
+            if not _finished(job, run):
+                pending.append((job, run))
+        except Damaged as e:  # that job alone is left out, named; its seeds train
+            outcome.damaged.append((job.job_id, str(e)))
+            log.error(f"damaged {job.job_id}: {e}")
     if not pending:
-        return 0
+        return 1 if outcome.damaged else 0
     tracking.check_installed(suite.trackers)
-    outcome, stop = Outcome(), StopRequest(*(run.stop_path for _, run in pending))
+    stop = StopRequest()  # each job's STOP file is watched once this process holds the job (_claim, _run_single)
     with SuiteProgress(len(pending)) as progress:
         _run_here(suite, pending, where, progress, outcome, stop, seed_batch=True)
     if outcome.interrupted or outcome.not_started:

@@ -106,6 +106,11 @@ class StopRequest:
     def set(self, *_signal_args) -> None:
         self.flag = True
 
+    def watch(self, path: Path) -> None:
+        """Also stop when `path` appears: a job's STOP file, once this process holds the job."""
+        if path not in self.paths:
+            self.paths = (*self.paths, path)
+
     def local(self) -> bool:
         if not self.flag and self.paths and time.monotonic() - self.polled >= self.POLL_SECONDS:
             self.polled = time.monotonic()

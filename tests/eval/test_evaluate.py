@@ -127,6 +127,18 @@ def test_a_bf16_extractor_is_its_own_protocol_with_its_own_reference_and_a_close
     assert {exact_key, fast_key} <= cached
 
 
+def test_a_cached_fast_twin_does_not_pass_for_the_exact_reference(isolated_cache):
+    """An fp32 key is a prefix of its -bf16 twin's: only the exact key's own feature files count as cached."""
+    key = evaluate.reference_key(DataSpec("synthetic", "synthetic", 32), "train", 8, "w")
+    evaluate.fidelity_cache().mkdir(parents=True, exist_ok=True)
+    twin = evaluate.fidelity_cache() / f"{key}-bf16-inception-v3-compat-features-2048.pt"
+    twin.write_bytes(b"")
+    try:
+        assert not evaluate.reference_cached(key) and evaluate.reference_cached(key + "-bf16")
+    finally:
+        twin.unlink()
+
+
 def test_to_uint8_rounds_like_save_image():
     x = torch.linspace(-1, 1, 1001).view(1, 1, 1, -1).expand(1, 3, 1, -1)
     expected = ((x + 1) / 2).mul(255).add(0.5).clamp(0, 255).to(torch.uint8)
