@@ -241,6 +241,7 @@ def fid_seconds(device: torch.device, n: int, resolution: int) -> float | None:
     """Seconds to generate n samples and compute FID+KID against a cached reference (None without weights)."""
     from harness.config.specs import EvalSpec
     from harness.eval import evaluate
+    from harness.eval.features import Generated
 
     try:
         evaluate.extractor()
@@ -252,12 +253,11 @@ def fid_seconds(device: torch.device, n: int, resolution: int) -> float | None:
     reals = images(resolution, min(n, N_IMAGES)).images
     eval_spec = EvalSpec(n_samples=n, metrics=("fid", "kid"), kid_subset_size=min(1000, n), batch_size=500)
     key = f"bench-{resolution}px-{len(reals)}"
-    fakes = evaluate.generate(G, n, spec.model.z_dim, 1000, device, seed=0)
-    evaluate.score(fakes, reals, key, eval_spec, cuda=device.type == "cuda")  # caches the reference features
+    cuda = device.type == "cuda"
+    evaluate.score(Generated(G, n, spec.model.z_dim, seed=0), reals, key, eval_spec, cuda)  # caches the reference
     sync(device)
     t0 = time.perf_counter()
-    fakes = evaluate.generate(G, n, spec.model.z_dim, 1000, device, seed=1)
-    evaluate.score(fakes, reals, key, eval_spec, cuda=device.type == "cuda")
+    evaluate.score(Generated(G, n, spec.model.z_dim, seed=1), reals, key, eval_spec, cuda)  # as a job's score runs
     return time.perf_counter() - t0
 
 

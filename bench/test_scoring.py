@@ -1,10 +1,10 @@
 """Inception features of 16 CIFAR-sized images on the CPU, the cost every score pays per image: the harness's path
-(its extractor built once, channels-last, batches of evaluate.CPU_BATCH) against torch-fidelity's own (contiguous,
-the default batch of 64). Both give the same features to float rounding (tests/eval/test_evaluate.py)."""
+(its extractor built once, channels-last, batches of features.EXTRACTOR_BATCH["cpu"]) against torch-fidelity's own
+(contiguous, the default batch of 64). Both give the same features to float rounding (tests/eval/test_features.py)."""
 
 import torch
 
-from harness.eval import evaluate
+from harness.eval import evaluate, features
 
 IMAGES = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
 
@@ -15,8 +15,8 @@ def _kwargs(weights) -> dict:
 
 def test_harness_inception_features(benchmark, inception_weights):
     extractor = evaluate._extractor("inception-v3-compat", ("2048",), _kwargs(inception_weights))
-    features = benchmark(_extract, extractor, evaluate.CPU_BATCH)
-    assert features.shape == (16, 2048)
+    out = benchmark(_extract, extractor, features.EXTRACTOR_BATCH["cpu"])
+    assert out.shape == (16, 2048)
 
 
 def test_torch_fidelity_inception_features(benchmark, inception_weights):

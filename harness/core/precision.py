@@ -1,4 +1,4 @@
-"""Numeric precision of a training step (the suite key `precision`), applied per job."""
+"""Numeric precision of a training step (the suite key `precision`, per job) and of the extractor (a protocol's)."""
 
 import contextlib
 
@@ -23,6 +23,29 @@ def flags(precision: str):
         yield
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def current() -> tuple[bool, bool, bool]:
+    """The settings that choose a GPU's arithmetic now (TF32 for matmuls and for cuDNN convolutions, cuDNN's
+    autotuner), for `restored`."""
+    return torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark
+
+
+def _set(settings: tuple[bool, bool, bool]) -> None:
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark = settings
+
+
+@contextlib.contextmanager
+def restored(settings: tuple[bool, bool, bool], device: torch.device):
+    """The settings `current()` once returned, inside the block, and no autocast: work that must run as it did
+    outside an enclosing flags()/autocast() block (a generator's samples made while the extractor scores them)."""
+    saved = current()
+    _set(settings)
+    try:
+        with torch.autocast(device.type, enabled=False):
+            yield
+    finally:
+        _set(saved)
 
 
 def autocast(precision: str, device: torch.device, cache: bool = True):

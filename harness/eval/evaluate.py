@@ -1,4 +1,5 @@
-"""The torch-fidelity adapter: the only module that knows its arguments and result keys."""
+"""The torch-fidelity adapter: the only module that knows its arguments and result keys (features.py runs its extractor
+over the images)."""
 
 import functools
 import hashlib
@@ -8,14 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
 
 from harness.config.specs import HEALTH_METRICS, DataSpec, EvalSpec
 from harness.core import atomic, precision
 from harness.core.errors import EvalError, explain_os_error
-from harness.core.images import to_uint8
 from harness.core.paths import cache_dir, inception_weights
-from harness.eval import distances, health
+from harness.eval import distances, features, health
+from harness.eval.features import Generated, Uint8Images, balanced_labels
 
 # torch-fidelity result key -> the harness's column name.
 KEYS = {
@@ -37,31 +37,11 @@ log = logging.getLogger("harness")
 FIDELITY_SEED = 2020  # torch-fidelity's default: fixes KID's random subsets
 
 
-class Uint8Images(Dataset):
-    """What torch-fidelity consumes: uint8 tensors 3 x H x W, resized inside its extractor."""
-
-    def __init__(self, images: torch.Tensor):
-        assert images.dtype == torch.uint8 and images.ndim == 4
-        self.images = images
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return self.images[i]
-
-
-def balanced_labels(n: int, num_classes: int, gen: torch.Generator) -> torch.Tensor:
-    """n labels, each class n/K times (±1), in random order: conditional G are scored on class-balanced samples."""
-    return (torch.arange(n) % num_classes)[torch.randperm(n, generator=gen)]
-
-
 def sample_labels(n: int, num_classes: int, seed: int) -> torch.Tensor | None:
     """The labels `generate` gives its n samples under `seed` (None for an unconditional G)."""
     return balanced_labels(n, num_classes, torch.Generator().manual_seed(seed)) if num_classes else None
 
 
-@torch.no_grad()
 def generate(
     G: torch.nn.Module,
     n: int,
@@ -72,22 +52,10 @@ def generate(
     num_classes: int = 0,
     share: range | None = None,
 ) -> torch.Tensor:
-    """Samples from G (in eval mode) as uint8 on the CPU, noise and labels drawn for all n from their own seeded
-    generator; `share` (a range of sample indices) makes only those, so ranks can split the work and the samples
-    are the same however many ranks make them. num_classes > 0 asks a conditional G for class-balanced samples."""
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    labels = balanced_labels(n, num_classes, gen) if num_classes else None
-    z_all = torch.randn(n, z_dim, generator=gen)
-    share = share if share is not None else range(n)
-    was_training = G.training
-    G.eval()
-    out = []
-    for start in range(share.start, share.stop, batch_size):
-        stop = min(start + batch_size, share.stop)
-        y = labels[start:stop].to(device) if labels is not None else None
-        out.append(to_uint8(G(z_all[start:stop].to(device), y).float()).cpu())
-    G.train(was_training)
-    return torch.cat(out) if out else torch.empty(0, 3, 0, 0, dtype=torch.uint8)
+    """Samples from G (in eval mode) as uint8 on the CPU: features.Generated's samples, made on `device`. `share`
+    (a range of sample indices) makes only those, so ranks can split the work and the samples are the same however
+    many ranks make them. num_classes > 0 asks a conditional G for class-balanced samples."""
+    return Generated(G, n, z_dim, seed, num_classes, share, batch_size).materialise(torch.device(device)).images
 
 
 @functools.cache
@@ -187,16 +155,24 @@ def reference_lock(key: str):
 
 
 def score(
-    fakes: torch.Tensor, reals: torch.Tensor, ref_key: str, spec: EvalSpec, cuda: bool, labels: tuple = (None, None)
+    fakes: torch.Tensor | Generated,
+    reals: torch.Tensor,
+    ref_key: str,
+    spec: EvalSpec,
+    cuda: bool,
+    labels: tuple = (None, None),
+    plain: bool = False,
 ) -> dict:
-    """FID / KID / IS / precision-recall and the health metrics of uint8 fakes against uint8 reals; reals' features
-    are cached under ref_key, computed by one process while others wait. `labels`: (reals' labels, fakes' labels)
-    for a conditional G (per-class health metrics), else (None, None)."""
+    """FID / KID / IS / precision-recall and the health metrics of fakes (uint8 images, or samples of G made as
+    they are scored) against uint8 reals; reals' features are cached under ref_key, computed by one process while
+    others wait. `labels`: (reals' labels, fakes' labels) for a conditional G (per-class health metrics), else
+    (None, None). `plain`: torch-fidelity's own feature loop rather than the harness's (features.py), the same
+    numbers to float32 rounding, slower: the baseline the fast path is tested and benchmarked against."""
     weights, _, has_head = extractor()
     want = set(spec.metrics)
     wanted_health = want & set(HEALTH_METRICS)
     kwargs = dict(
-        input1=Uint8Images(fakes),
+        input1=fakes if isinstance(fakes, Generated) else Uint8Images(fakes),
         input2=Uint8Images(reals),
         input2_cache_name=ref_key,
         cache_root=str(fidelity_cache()),
@@ -220,7 +196,7 @@ def score(
     )
     if weights:
         kwargs["feature_extractor_weights_path"] = weights
-    wanted = Health(wanted_health, labels, spec.dc_neighborhood, spec.extractor_precision)
+    wanted = Wanted(wanted_health, labels, spec.dc_neighborhood, spec.extractor_precision, plain)
     if reference_cached(ref_key):
         log.info(f"reference features: cached ({ref_key})")
         return _calculate(kwargs, wanted)
@@ -231,22 +207,24 @@ def score(
 
 
 @dataclass(frozen=True)
-class Health:
-    """The health metrics a score asks for (harness/eval/health.py), and what they need beyond the features; and the
-    extractor's precision (the protocol's, never the job's training precision)."""
+class Wanted:
+    """What a score asks for beyond torch-fidelity's arguments: the health metrics (harness/eval/health.py) and what
+    they need beyond the features; the extractor's precision (the protocol's, never the job's training precision);
+    which feature loop runs."""
 
-    metrics: set[str]
+    health: set[str]
     labels: tuple  # (reals' labels, fakes' labels), or (None, None)
     dc_neighborhood: int
     extractor_precision: str = "fp32"
+    plain: bool = False  # torch-fidelity's loop (evaluate.score)
 
 
-def _calculate(kwargs: dict, wanted: Health) -> dict:
+def _calculate(kwargs: dict, wanted: Wanted) -> dict:
     with precision.flags(wanted.extractor_precision):  # TF32 off unless the protocol asks for it
         return _scores(kwargs, wanted)
 
 
-def _scores(kwargs: dict, wanted: Health) -> dict:
+def _scores(kwargs: dict, wanted: Wanted) -> dict:
     try:
         raw = _metrics(kwargs, wanted)
     except OSError as e:  # the download of the default weights fails offline; a full disk is a full disk
@@ -265,22 +243,22 @@ def _scores(kwargs: dict, wanted: Health) -> dict:
 LAYER_WIDTH = {"64": 64, "192": 192, "768": 768, "2048": 2048, "logits": 1008, "logits_unbiased": 1008}
 
 
-def _features(input_id: int, extractor, kwargs: dict) -> dict:
-    """torch-fidelity's features of input 1 (fakes) or 2 (reals, cached), with the cache kept here in its file
+def _features(input_id: int, extractor, kwargs: dict, wanted: Wanted) -> dict:
+    """The features of input 1 (fakes) or 2 (reals, cached), with the cache kept here in torch-fidelity's file
     layout: torch-fidelity's own lookup unpickles cache files, and a shared cache folder must not run code. Hits are
     read with weights_only=True and must be this input's features (one finite row per image, the layer's width): any
     other file is recomputed and replaced, so one bad file never breaks every later score."""
     from torch_fidelity import utils as tfu
 
-    name = tfu.get_cacheable_input_name(input_id, **kwargs)
+    name = tfu.get_cacheable_input_name(input_id, **kwargs) if input_id == 2 else None
     if name is None:
-        return tfu.extract_featuresdict_from_input_id(input_id, extractor, **kwargs)
+        return _extract(input_id, extractor, kwargs, wanted)
     prefix = fidelity_cache() / f"{name}-{extractor.get_name()}-features-"
     paths = {layer: Path(f"{prefix}{layer}.pt") for layer in extractor.get_requested_features_list()}
     rows = len(kwargs[f"input{input_id}"])
     if all(path.exists() for path in paths.values()):
         try:
-            cached = {layer: torch.load(path, map_location="cpu", weights_only=True) for layer, path in paths.items()}
+            cached = {layer: _load_features(path) for layer, path in paths.items()}
         except Exception as e:
             log.warning(f"cached features {prefix}* are not plain tensors ({type(e).__name__}); recomputing")
         else:
@@ -288,13 +266,39 @@ def _features(input_id: int, extractor, kwargs: dict) -> dict:
             if not problems:
                 return cached
             log.warning(f"cached features {problems[0]}; recomputing")
-    features = tfu.extract_featuresdict_from_input_id(input_id, extractor, **kwargs)
+    extracted = _extract(input_id, extractor, kwargs, wanted)
     for layer, path in paths.items():
-        if why := _unfit(features[layer], layer, rows):  # what a later read would refuse is not kept
+        if why := _unfit(extracted[layer], layer, rows):  # what a later read would refuse is not kept
             log.warning(f"features of {name} not cached: they {why}")
         else:
-            atomic.save_torch(path, features[layer])
-    return features
+            atomic.save_torch(path, extracted[layer].cpu())
+    return extracted
+
+
+def _load_features(path: Path) -> object:
+    st = path.stat()
+    return _loaded(str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded(path: str, inode: int, size: int, mtime_ns: int) -> object:
+    """A cached feature file, read once per process while it stays the same file: a suite's jobs share a reference,
+    and 50k reference features are 400 MB to read. Callers must not change the tensor in place."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _extract(input_id: int, extractor, kwargs: dict, wanted: Wanted) -> dict:
+    """The extractor's features of input 1 or 2: torch-fidelity's loop (on the CPU) or the harness's (on the
+    scoring device)."""
+    images = kwargs[f"input{input_id}"]
+    device = torch.device("cuda" if kwargs["cuda"] else "cpu")
+    if not wanted.plain:
+        return features.extract(images, extractor, device)
+    from torch_fidelity import utils as tfu
+
+    batch = kwargs["batch_size"] if kwargs["cuda"] else min(kwargs["batch_size"], features.EXTRACTOR_BATCH["cpu"])
+    plain = {**kwargs, f"input{input_id}": images.materialise(device), "batch_size": batch}
+    return tfu.extract_featuresdict_from_input_id(input_id, extractor, **plain)
 
 
 def _as_float(features: dict) -> dict:
@@ -314,49 +318,43 @@ def _unfit(t: object, layer: str, rows: int) -> str:
     return ""
 
 
-# On a CPU, Inception in channels-last layout runs 2-3x faster than torch-fidelity's default (oneDNN's blocked
-# convolutions; features equal to ~2e-6 relative), and batches of 16 keep its activations in cache (measured on
-# 2 cores: 6.4 img/s at batch 64 contiguous, 15-19 img/s at 8-32 channels-last). Features are per image, so the
-# batch size changes no number.
-CPU_BATCH = 16
-
-
 @functools.cache
-def _cached_extractor(name: str, layers: tuple[str, ...], weights: str | None, mtime_ns: int, cuda: bool):
+def _cached_extractor(name: str, layers: tuple[str, ...], weights: str | None, mtime_ns: int, cuda: bool, nhwc: bool):
     from torch_fidelity import metrics as tf
 
     kwargs = dict(feature_extractor_weights_path=weights, cuda=cuda, verbose=False)
     extractor = tf.create_feature_extractor(name, list(layers), **kwargs)
-    return extractor if cuda else extractor.to(memory_format=torch.channels_last)
+    return features.channels_last(extractor) if nhwc else extractor
 
 
-def _extractor(name: str, layers: tuple[str, ...], kwargs: dict):
-    """torch-fidelity's extractor, built once per process (loading ~100 MB of weights took ~1 s a score)."""
+def _extractor(name: str, layers: tuple[str, ...], kwargs: dict, plain: bool = False):
+    """torch-fidelity's extractor, built once per process (loading ~100 MB of weights took ~1 s a score):
+    channels-last, except on a GPU for the plain path (torch-fidelity's own, as its loop runs it)."""
     weights = kwargs.get("feature_extractor_weights_path")
     mtime = Path(weights).stat().st_mtime_ns if weights else 0  # a rebuilt file is read again
-    return _cached_extractor(name, layers, weights, mtime, bool(kwargs["cuda"]))
+    cuda = bool(kwargs["cuda"])
+    return _cached_extractor(name, layers, weights, mtime, cuda, not (plain and cuda))
 
 
-def _metrics(kwargs: dict, health_wanted: Health) -> dict:
-    """torch-fidelity's calculate_metrics for one feature extractor, step by step: its extractor, feature cache,
-    IS and precision/recall; FID and KID from the same features in torch on the scoring device (distances.py); the
-    health metrics from FID's features (health.py)."""
+def _metrics(kwargs: dict, wanted: Wanted) -> dict:
+    """torch-fidelity's calculate_metrics for one feature extractor, step by step: its extractor, the features
+    (features.py's loop, or torch-fidelity's for `plain`) and their cache, IS and precision/recall; FID and KID from
+    the same features in torch on the scoring device (distances.py); the health metrics from FID's features
+    (health.py)."""
     from torch_fidelity import metrics as tf
 
-    wanted = [m for m in ("isc", "fid", "kid", "prc") if kwargs[m]]
-    layers = {m: tf.resolve_feature_layer_for_metric(m, **kwargs) for m in wanted}
-    if health_wanted.metrics:
+    metrics = [m for m in ("isc", "fid", "kid", "prc") if kwargs[m]]
+    layers = {m: tf.resolve_feature_layer_for_metric(m, **kwargs) for m in metrics}
+    if wanted.health:
         layers["health"] = tf.resolve_feature_layer_for_metric("fid", **kwargs)
-    extractor = _extractor(kwargs["feature_extractor"], tuple(sorted(set(layers.values()))), kwargs)
-    if not kwargs["cuda"]:
-        kwargs = {**kwargs, "batch_size": min(kwargs["batch_size"], CPU_BATCH)}
+    extractor = _extractor(kwargs["feature_extractor"], tuple(sorted(set(layers.values()))), kwargs, wanted.plain)
     device = torch.device("cuda" if kwargs["cuda"] else "cpu")
-    with precision.autocast(health_wanted.extractor_precision, device):  # bf16: the extractor's forward only
-        fakes = _as_float(_features(1, extractor, kwargs))
-        reals = _as_float(_features(2, extractor, kwargs)) if set(layers) - {"isc"} else None
+    with precision.autocast(wanted.extractor_precision, device):  # bf16: the extractor's forward only
+        fakes = _as_float(_features(1, extractor, kwargs, wanted))
+        reals = _as_float(_features(2, extractor, kwargs, wanted)) if set(layers) - {"isc"} else None
     out = {}
-    if "isc" in layers:
-        out |= tf.isc_featuresdict_to_metric(fakes, layers["isc"], **kwargs)
+    if "isc" in layers:  # torch-fidelity's own metrics take the features on the CPU, as its loop gives them
+        out |= tf.isc_featuresdict_to_metric(_on_cpu(fakes), layers["isc"], **kwargs)
     if "fid" in layers:
         out[KEY_FID] = distances.fid(fakes[layers["fid"]], reals[layers["fid"]], device)
     if "kid" in layers:
@@ -368,11 +366,15 @@ def _metrics(kwargs: dict, health_wanted: Health) -> dict:
             f1, f2, kwargs["kid_subsets"], kwargs["kid_subset_size"], seed, device
         )
     if "prc" in layers:
-        out |= tf.prc_featuresdict_to_metric(fakes, reals, layers["prc"], **kwargs)
+        out |= tf.prc_featuresdict_to_metric(_on_cpu(fakes), _on_cpu(reals), layers["prc"], **kwargs)
     if "health" in layers:
         real, fake = reals[layers["health"]], fakes[layers["health"]]
-        k = health_wanted.dc_neighborhood
-        out |= health.metrics(health_wanted.metrics, real, fake, health_wanted.labels, k, device)
+        k = wanted.dc_neighborhood
+        out |= health.metrics(wanted.health, real, fake, wanted.labels, k, device)
     if device.type == "cuda":
         torch.cuda.empty_cache()  # hand back what scoring took, for the training (and packed jobs) around it
     return out
+
+
+def _on_cpu(features: dict) -> dict:
+    return {k: v.cpu() for k, v in features.items()}

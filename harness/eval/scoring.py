@@ -14,6 +14,7 @@ from harness.config.specs import DEFAULT_METRICS, EvalSpec, JobSpec
 from harness.core.errors import ConfigError, Damaged
 from harness.data import ImageSet, load_dataset, subsample
 from harness.eval import evaluate
+from harness.eval.features import Generated
 from harness.models import ARCHS, RetiredRecipe
 from harness.store.runs import RunDir
 from harness.train import checkpoint, distributed
@@ -80,16 +81,17 @@ def mean_of(each: list[dict]) -> dict:
 
 
 def _score_once(G, job: JobSpec, spec: EvalSpec, ref: Reference, classes: int, device, accelerator, seed: int) -> dict:
+    """One score. A single process makes its samples batch by batch as the extractor takes them (features.py);
+    several ranks each make their share, and the main process scores them all."""
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
-    n = spec.n_samples
-    share = distributed.part(n, rank, world)
-    fakes = evaluate.generate(G, n, job.model.z_dim, 256, device, seed=seed, num_classes=classes, share=share)
+    n, device = spec.n_samples, torch.device(device)
+    fakes = Generated(G, n, job.model.z_dim, seed, classes, distributed.part(n, rank, world))
     if world > 1:
-        fakes = distributed.gather_parts(accelerator, fakes, n)
+        fakes = distributed.gather_parts(accelerator, fakes.materialise(device).images, n)
     if rank != 0:
         return {}
     labels = (ref.labels, evaluate.sample_labels(n, classes, seed)) if classes else (None, None)
-    return evaluate.score(fakes, ref.images, ref.key, spec, torch.device(device).type == "cuda", labels)
+    return evaluate.score(fakes, ref.images, ref.key, spec, device.type == "cuda", labels)
 
 
 def rescore(run: RunDir, protocol: str, data_root: Path, device: str = "cpu", epoch: int | None = None) -> dict:
