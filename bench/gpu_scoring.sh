@@ -10,11 +10,11 @@
 #      under fid10k-train and fid50k-train at fp32, tf32 and bf16 (`harness score`).
 # Writes Markdown to $DEST (results/bench/<date>-<gpu>-scoring.md); runs and caches go outside the synced tree.
 #
-# On the device machine (its Python has torch, accelerate, pandas, ...; not torch-fidelity): carry wheels/
-# (pip download --no-deps torch-fidelity==0.4.0), CIFAR-10 (../shared/datasets/cifar10-jpeg.tar.gz) and the
-# Inception weights in parts (split -n 3; one part a call, the machine staying warm between calls, cat'ed to
-# $HARNESS_INCEPTION_WEIGHTS in the last). Then:
-#   DEVICE=cuda bash bench/gpu_scoring.sh
+# On the device machine (its Python has torch, accelerate, pandas, ...; not torch-fidelity): `bash
+# bench/device_carry.sh` here lays out .device/part1..3 (torch-fidelity's wheel, CIFAR-10, the Inception weights in
+# three pieces); carry one part a call, the machine staying warm between calls, and in the third:
+#   cp -r .device/part3/. /tmp/dev/ && . bench/device_setup.sh && DEVICE=cuda bash bench/gpu_scoring.sh
+# then copy $DEST to $OUT to bring it back (about 8 minutes; timeout_s 600).
 # On a CPU, the same path at smoke size (a check of the script, not of the numbers):
 #   DEVICE=cpu SAMPLES=8 SUITE=suites/smoke.yaml ONLY='dcgan*' PROTOCOLS="fid64-train fid64-train-bf16" \
 #     BUDGET=900 bash bench/gpu_scoring.sh
