@@ -3,8 +3,9 @@
 # once the budget is spent.
 #   1. bench/fid_parts.py at 50k samples: FID + KID before (torch-fidelity's loop) and after (harness/eval/features.py),
 #      part by part, and the whole score at fp32 / tf32 / bf16.
-#   2. Scoring overlapped with training: the jobs $ONLY of $SUITE as seed lanes (--seed-batch), one unit at a time
-#      and then two units packed at once (--jobs-per-gpu 2: one unit's scoring runs while the other trains), timed.
+#   2. Scoring overlapped with training: the jobs $ONLY of $SUITE for $EPOCHS epochs as seed lanes (--seed-batch),
+#      one unit at a time and then two units packed at once (--jobs-per-gpu 2: one unit's scoring runs while the
+#      other trains), timed.
 #      FULL=1 also runs the whole suite --seed-batch --jobs-per-gpu 4, timed end to end.
 #   3. The opt-in extractor precisions' deviation from fp32 on CIFAR-10: a trained generator of stage 2 re-scored
 #      under fid10k-train and fid50k-train at fp32, tf32 and bf16 (`harness score`).
@@ -23,12 +24,14 @@ DEVICE=${DEVICE:-cuda}
 SAMPLES=${SAMPLES:-50000}
 SUITE=${SUITE:-suites/cifar_gpu.yaml}
 ONLY=${ONLY:-[dw]*gan_*}  # dcgan and wgan: two units of three seed lanes
+EPOCHS=${EPOCHS:-3}  # stage 2's epochs: enough to train, few enough that scoring is a visible share
 PROTOCOLS=${PROTOCOLS:-fid10k-train fid10k-train-tf32 fid10k-train-bf16 fid50k-train fid50k-train-tf32 fid50k-train-bf16}
 BUDGET=${BUDGET:-480}  # seconds for the whole script
 WORK=${WORK:-/tmp/gpu-scoring}
 export HARNESS_CACHE=${HARNESS_CACHE:-$WORK/cache}
 if [ -d wheels ]; then pip install --no-deps -q wheels/*.whl; fi
-gpu=$(python -c "import torch; print(torch.cuda.get_device_name().split()[-1].lower() if torch.cuda.is_available() else 'cpu')")
+gpu=$(python -c "import re, torch; print(re.search(r'[A-Z]+[0-9]+', torch.cuda.get_device_name()).group().lower()
+  if torch.cuda.is_available() else 'cpu')")  # NVIDIA H100 80GB HBM3 -> h100
 DEST=${DEST:-results/bench/$(date +%F)-$gpu-scoring.md}
 mkdir -p "$WORK" "$(dirname "$DEST")"
 begin=$(date +%s)
@@ -49,13 +52,14 @@ PYTHONUNBUFFERED=1 python bench/fid_parts.py --device "$DEVICE" --samples "$SAMP
 tail -n +2 "$WORK/fid_parts.md" | sed 's/^# /## /' >>"$DEST"
 
 note ""
-note "## Scoring overlapped with training: $SUITE, jobs $ONLY, seed lanes"
+note "## Scoring overlapped with training: $SUITE, jobs $ONLY, $EPOCHS epochs, seed lanes"
 note ""
 note "| mode | wall seconds (train + score + report) |"
 note "| --- | --- |"
 run() {  # run RESULTS EXTRA...: the jobs, trained and scored, into RESULTS
   local results=$1; shift
-  python -m harness.cli run "$SUITE" --only "$ONLY" --device "$DEVICE" --seed-batch --results "$results" "$@"
+  python -m harness.cli run "$SUITE" --only "$ONLY" --set "matrix.epochs=[$EPOCHS]" --device "$DEVICE" --seed-batch \
+    --results "$results" "$@"
 }
 if [ "$(left)" -gt 120 ]; then
   timed "one unit at a time (--seed-batch)" run "$WORK/one"
