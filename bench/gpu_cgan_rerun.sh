@@ -2,11 +2,10 @@
 # Re-run the cgan rows of suites/cifar_gpu.yaml (cgan v2: 3 seeds, 10 epochs, fid10k-train with the health metrics)
 # on one GPU, and put their records beside the other 21 jobs in results/cifar_all (issue 17, item 6).
 #
-# On the device machine (its Python has torch, accelerate, pandas, ...; not torch-fidelity, prdc, scikit-learn):
-#   carried: wheels/ (pip download --no-deps torch-fidelity==0.4.0 prdc==0.2 scikit-learn scipy joblib
-#   threadpoolctl), the Inception weights as parts (cat'ed to $HARNESS_INCEPTION_WEIGHTS) and CIFAR-10
-#   (../shared/datasets/cifar10-jpeg.tar.gz, unpacked under $HARNESS_DATA).
-#   DEVICE=cuda bash bench/gpu_cgan_rerun.sh
+# On the device machine (its Python has torch, accelerate, pandas, ...; not torch-fidelity): `bash
+# bench/device_carry.sh` here lays out .device/part1..3 (torch-fidelity's wheel, CIFAR-10, the Inception weights in
+# three pieces); carry one part a call, the machine staying warm between calls, and in the third:
+#   cp -r .device/part3/. /tmp/dev/ && . bench/device_setup.sh && DEVICE=cuda bash bench/gpu_cgan_rerun.sh
 # On a CPU, the same path at smoke size (a check of the script, not of the numbers):
 #   DEVICE=cpu SUITE=suites/zoo_smoke.yaml ONLY='cgan_*_32px_*' TARGET=/tmp/rerun-check bash bench/gpu_cgan_rerun.sh
 # Budget: the three seeds train as lanes of one batched model (--seed-batch); sngan, the same CNN, took 262 s a seed
