@@ -15,7 +15,7 @@ WEIGHTS=${HARNESS_INCEPTION_WEIGHTS:-$HOME/.cache/harness/inception-fid.pth}
 rm -rf .device && mkdir -p .device/part1/wheels .device/part2 .device/part3
 # The device image has scipy, scikit-learn, tabulate and tqdm (../.library/device/KINDS.md); not these two.
 pip download -q --no-deps -d .device/part1/wheels "torch-fidelity==0.4.0" "prdc==0.2"
-cp "$SHARED/datasets/cifar10-jpeg.tar.gz" .device/part1/
+cp "$SHARED/datasets/cifar10-jpeg.tar.gz" .device/part2/  # each part stays under ~52 MB with the tree
 split -n 3 -d "$WEIGHTS" .device/weights.part
 mv .device/weights.part00 .device/part1/ && mv .device/weights.part01 .device/part2/
 mv .device/weights.part02 .device/part3/

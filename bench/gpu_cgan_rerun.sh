@@ -19,12 +19,12 @@ RUNS=${RUNS:-/tmp/cgan-rerun}
 RECORDS=(spec.json status.json metrics.jsonl final.json scores.jsonl)
 
 if [ -d wheels ]; then pip install --no-deps -q wheels/*.whl; fi
-python -m harness.cli plan "$SUITE" --only "$ONLY" --results "$RUNS"
+python3 -m harness.cli plan "$SUITE" --only "$ONLY" --results "$RUNS"
 start=$(date +%s)
-python -m harness.cli run "$SUITE" --only "$ONLY" --device "$DEVICE" --seed-batch --results "$RUNS"
+python3 -m harness.cli run "$SUITE" --only "$ONLY" --device "$DEVICE" --seed-batch --results "$RUNS"
 echo "trained and scored in $(( $(date +%s) - start )) s"
 
-suite=$(python -c "import sys; from harness.plan.suite import load_suite; print(load_suite(sys.argv[1]).name)" "$SUITE")
+suite=$(python3 -c "import sys; from harness.plan.suite import load_suite; print(load_suite(sys.argv[1]).name)" "$SUITE")
 mkdir -p "$TARGET"
 for run in "$RUNS/$suite"/$ONLY; do
   dest="$TARGET/$(basename "$run")"
@@ -33,5 +33,5 @@ for run in "$RUNS/$suite"/$ONLY; do
   last=$(ls "$run"/samples/epoch_*.png | tail -n 1)  # what results/ keeps of the samples
   cp "$last" "$run/samples/interpolation.png" "$run/samples/classes.png" "$dest/samples/"
 done
-python -m harness.cli report "$TARGET"
-python -m harness.cli plan "$SUITE" --results "$(dirname "$TARGET")"
+python3 -m harness.cli report "$TARGET"
+python3 -m harness.cli plan "$SUITE" --results "$(dirname "$TARGET")"

@@ -186,7 +186,7 @@ class EvalSpec(_Part):
     ref_size: int | None = checked(None, ge=2)  # real images in the reference set (None: the whole split)
     isc_splits: int = checked(10, ge=1)
     prc_neighborhood: int = checked(3, ge=1)
-    batch_size: int = checked(64, ge=1)
+    batch_size: int = checked(64, ge=1)  # torch-fidelity's loop (evaluate.score(plain=True)); features.py has its own
     dc_neighborhood: int = checked(DC_NEIGHBORHOOD, ge=1)  # density/coverage's k (Naeem et al. 2020 recommend 5)
     # The final score computed this many times, each from fresh noise against the same cached reference: the score's
     # own sampling error, measured apart from seed-to-seed variance (the final numbers are the repeats' mean).

@@ -221,7 +221,10 @@ class Wanted:
 
 def _calculate(kwargs: dict, wanted: Wanted) -> dict:
     with precision.flags(wanted.extractor_precision):  # TF32 off unless the protocol asks for it
-        return _scores(kwargs, wanted)
+        scores = _scores(kwargs, wanted)
+    if kwargs["cuda"]:  # the features are freed by now: hand back what scoring took, for the training around it
+        torch.cuda.empty_cache()
+    return scores
 
 
 def _scores(kwargs: dict, wanted: Wanted) -> dict:
@@ -370,9 +373,8 @@ def _metrics(kwargs: dict, wanted: Wanted) -> dict:
     if "health" in layers:
         real, fake = reals[layers["health"]], fakes[layers["health"]]
         k = wanted.dc_neighborhood
-        out |= health.metrics(wanted.health, real, fake, wanted.labels, k, device)
-    if device.type == "cuda":
-        torch.cuda.empty_cache()  # hand back what scoring took, for the training (and packed jobs) around it
+        # density/coverage (prdc) computes in numpy: the features on the CPU, as torch-fidelity's loop gave them
+        out |= health.metrics(wanted.health, real.cpu(), fake.cpu(), wanted.labels, k, device)
     return out
 
 

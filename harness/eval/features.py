@@ -5,8 +5,9 @@ images one at a time, copies each batch to the GPU, and each batch's features ba
 GPU every batch; and generated samples reach it only after a round trip to the CPU. Here images are made or copied
 straight to the device, the extractor runs channels-last under cuDNN's autotuner in large batches, and the features
 stay on the device: the host never waits for the GPU inside the loop, so it queues the generator's next batch while
-the extractor still runs the last one. Every change is arithmetic-neutral in float32 (features per image, layout and
-algorithm choice only), so the numbers equal the plain path's to float32 rounding (tests/eval/test_features.py).
+the extractor still runs the last one. None of it changes the arithmetic beyond float32 rounding (features are
+per image; layout and the autotuner's choice of algorithm change only the order of sums), so the numbers equal the
+plain path's to float32 rounding (tests/eval/test_features.py).
 """
 
 import contextlib
@@ -70,12 +71,17 @@ class Generated:
         """uint8 batches on `device`, G in eval mode meanwhile (its train/eval mode restored after)."""
         was_training = self.G.training
         self.G.eval()
+        # The share's noise and labels copied once: a copy from pageable memory per batch would make the host wait
+        # for the GPU's queued work every batch.
+        first, last = self.share.start, self.share.stop
+        z = self.z[first:last].to(device)
+        labels = self.labels[first:last].to(device) if self.labels is not None else None
         try:
-            for start in range(self.share.start, self.share.stop, self.batch_size):
-                stop = min(start + self.batch_size, self.share.stop)
-                y = self.labels[start:stop].to(device) if self.labels is not None else None
+            for start in range(0, last - first, self.batch_size):
+                stop = min(start + self.batch_size, last - first)
+                y = labels[start:stop] if labels is not None else None
                 with precision.restored(self.settings, device):
-                    batch = to_uint8(self.G(self.z[start:stop].to(device), y).float())
+                    batch = to_uint8(self.G(z[start:stop], y).float())
                 yield batch
         finally:
             self.G.train(was_training)
@@ -127,8 +133,8 @@ def autotuned(device: torch.device):
 
 @torch.no_grad()
 def extract(images, extractor, device: torch.device, batch_size: int | None = None) -> dict[str, torch.Tensor]:
-    """{layer: features (N x width, float32 or the autocast dtype), on `device`} of `images` (Uint8Images or
-    Generated), in batches of `batch_size` (default: EXTRACTOR_BATCH for the device)."""
+    """{layer: features (N x width, float32: torch-fidelity's extractor casts its outputs), on `device`} of `images`
+    (Uint8Images or Generated), in batches of `batch_size` (default: EXTRACTOR_BATCH for the device)."""
     size = batch_size or EXTRACTOR_BATCH.get(device.type, EXTRACTOR_BATCH["cpu"])
     layers = extractor.get_requested_features_list()
     out: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
